@@ -33,7 +33,7 @@ pub struct BodyStep {
 #[derive(Debug, Clone)]
 enum Kind {
     Length(u64),
-    Chunked(Box<ChunkedDecoder>),
+    Chunked(ChunkedDecoder),
     UntilEof,
     Done,
 }
@@ -67,7 +67,7 @@ impl BodyDecoder {
         let kind = match mode {
             BodyMode::None | BodyMode::Length(0) => Kind::Done,
             BodyMode::Length(n) => Kind::Length(n),
-            BodyMode::Chunked => Kind::Chunked(Box::new(ChunkedDecoder::new(limits))),
+            BodyMode::Chunked => Kind::Chunked(ChunkedDecoder::new(limits)),
             BodyMode::UntilEof => Kind::UntilEof,
         };
         BodyDecoder {
