@@ -52,6 +52,22 @@ fn assert_reusable_ok(outcome: &Outcome) {
     assert_eq!(outcome.leftover, 0);
 }
 
+/// Asserts a complete 200 with `body`, after which the connection closes
+/// because the request asked for it: courier marks it unusable, the server
+/// answered `Connection: close`, and then really closed it.
+#[track_caller]
+fn assert_closed_on_request<S: Transport>(outcome: &Outcome, conn: &mut Conn<S>, body: &[u8]) {
+    assert_eq!(outcome.status, StatusCode::OK);
+    assert_eq!(outcome.body, body);
+    assert!(outcome.must_close);
+    assert_eq!(outcome.close_reason, Some(CloseReason::RequestClose));
+    assert_eq!(outcome.header("connection"), Some("close"));
+    assert!(
+        conn.peer_closed(CLOSE_WAIT).unwrap(),
+        "the server closes the connection"
+    );
+}
+
 /// The body pattern of the aiohttp peer's `/bytes/N` and of request bodies here.
 fn pattern(n: usize) -> Vec<u8> {
     (0..=255u8).cycle().take(n).collect()
@@ -278,15 +294,7 @@ fn nginx_http10_request_without_keep_alive_closes() {
             .version(Version::HTTP_10)
             .keep_alive(false),
     );
-    assert_eq!(outcome.status, StatusCode::OK);
-    assert_eq!(outcome.body, nginx.file("hello.txt"));
-    assert!(outcome.must_close);
-    assert_eq!(outcome.close_reason, Some(CloseReason::RequestClose));
-    assert_eq!(outcome.header("connection"), Some("close"));
-    assert!(
-        conn.peer_closed(CLOSE_WAIT).unwrap(),
-        "nginx closes the connection"
-    );
+    assert_closed_on_request(&outcome, &mut conn, &nginx.file("hello.txt"));
 }
 
 #[test]
@@ -301,15 +309,7 @@ fn nginx_connection_close_request_must_close() {
             base.keep_alive(false)
         };
         let outcome = run(&mut conn, request);
-        assert_eq!(outcome.status, StatusCode::OK);
-        assert_eq!(outcome.body, nginx.file("hello.txt"));
-        assert!(outcome.must_close);
-        assert_eq!(outcome.close_reason, Some(CloseReason::RequestClose));
-        assert_eq!(outcome.header("connection"), Some("close"));
-        assert!(
-            conn.peer_closed(CLOSE_WAIT).unwrap(),
-            "nginx closes the connection"
-        );
+        assert_closed_on_request(&outcome, &mut conn, &nginx.file("hello.txt"));
     }
 }
 
