@@ -17,10 +17,14 @@
 //! COURIER_PEER_<PEER>_<ENDPOINT>  one endpoint of one peer: 127.0.0.1:PORT or a path
 //! ```
 //!
-//! `<PEER>_<ENDPOINT>` today: `NGINX_HTTP`, `NGINX_HTTPS`, `NGINX_UNIX`,
+//! `<PEER>_<ENDPOINT>` today: `NGINX_HTTP`, `NGINX_HTTPS`, `NGINX_BADTLS`
+//! (HTTPS with a certificate for `wrong.example` only), `NGINX_UNIX`,
 //! `NGINX_WWW` (its document root, to compare bodies with the files),
 //! `HTTPBIN_HTTP`, `HTTPBIN_UNIX`, `AIOHTTP_HTTP`, `AIOHTTP_HTTPS`,
-//! `AIOHTTP_UNIX`. The list is [`PEERS`]: a new peer is one entry there.
+//! `AIOHTTP_UNIX`, and the forward proxies `TINYPROXY_HTTP`,
+//! `TINYPROXY_AUTH_HTTP`, `SQUID_HTTP`, `SQUID_AUTH_HTTP` (the `-auth` ones
+//! want Basic proxy auth `user:pass`). The list is [`PEERS`]: a new peer is
+//! one entry there.
 //!
 //! Commands:
 //!
@@ -71,8 +75,11 @@ struct Spec {
     script: &'static str,
     /// Extra environment for the script (`PROXY_KIND=squid`, `PROXY_AUTH=user:pass`...).
     env: &'static [(&'static str, &'static str)],
-    /// Consecutive free ports from the base port (nginx and aiohttp take
-    /// PORT for http and PORT+1 for https).
+    /// Extra environment set to one of the peer's ports: `(name, offset)`
+    /// is `name=<base port + offset>` (`NGINX_BADTLS_PORT=PORT+2`).
+    port_env: &'static [(&'static str, u16)],
+    /// Consecutive free ports from the base port (aiohttp takes PORT for
+    /// http and PORT+1 for https; nginx also PORT+2 for the wrong-host https).
     ports: u16,
     /// What the tests are told about it.
     endpoints: &'static [Endpoint],
@@ -80,15 +87,11 @@ struct Spec {
 
 /// Every peer `start_all` starts, in the order their variables are listed.
 ///
-/// Adding one is one entry; for example the WebSocket echo server and a
-/// proxy with Basic auth would be:
+/// Adding one is one entry; for example the WebSocket echo server would be:
 ///
 /// ```text
-/// Spec { name: "ws-echo", script: "start-ws-echo.sh", env: &[], ports: 2,
+/// Spec { name: "ws-echo", script: "start-ws-echo.sh", env: &[], port_env: &[], ports: 2,
 ///        endpoints: &[Tcp("WS", 0), Tcp("WSS", 1), Path("UNIX", "ws-echo-{port}.sock")] },
-/// Spec { name: "squid-auth", script: "start-proxy.sh",
-///        env: &[("PROXY_KIND", "squid"), ("PROXY_AUTH", "user:pass")], ports: 1,
-///        endpoints: &[Tcp("HTTP", 0)] },
 /// ```
 const PEERS: &[Spec] = {
     use Endpoint::{Path, Tcp};
@@ -97,10 +100,14 @@ const PEERS: &[Spec] = {
             name: "nginx",
             script: "start-nginx.sh",
             env: &[],
-            ports: 2,
+            // The https port is the script's default, PORT+1; the wrong-host
+            // one is off unless set.
+            port_env: &[("NGINX_BADTLS_PORT", 2)],
+            ports: 3,
             endpoints: &[
                 Tcp("HTTP", 0),
                 Tcp("HTTPS", 1),
+                Tcp("BADTLS", 2),
                 Path("UNIX", "nginx-{port}.sock"),
                 Path("WWW", "nginx-{port}/www"),
             ],
@@ -109,6 +116,7 @@ const PEERS: &[Spec] = {
             name: "httpbin",
             script: "start-httpbin.sh",
             env: &[],
+            port_env: &[],
             ports: 1,
             endpoints: &[Tcp("HTTP", 0), Path("UNIX", "httpbin-{port}.sock")],
         },
@@ -116,12 +124,48 @@ const PEERS: &[Spec] = {
             name: "aiohttp",
             script: "start-aiohttp.sh",
             env: &[],
+            port_env: &[],
             ports: 2,
             endpoints: &[
                 Tcp("HTTP", 0),
                 Tcp("HTTPS", 1),
                 Path("UNIX", "aiohttp-{port}.sock"),
             ],
+        },
+        // Forward proxies: absolute-form requests and CONNECT to any
+        // 127.0.0.1 port. The `-auth` ones want Basic proxy auth `user:pass`
+        // (tinyproxy answers wrong credentials with 401, squid with 407).
+        Spec {
+            name: "tinyproxy",
+            script: "start-proxy.sh",
+            env: &[("PROXY_KIND", "tinyproxy"), ("PROXY_AUTH", "")],
+            port_env: &[],
+            ports: 1,
+            endpoints: &[Tcp("HTTP", 0)],
+        },
+        Spec {
+            name: "tinyproxy-auth",
+            script: "start-proxy.sh",
+            env: &[("PROXY_KIND", "tinyproxy"), ("PROXY_AUTH", "user:pass")],
+            port_env: &[],
+            ports: 1,
+            endpoints: &[Tcp("HTTP", 0)],
+        },
+        Spec {
+            name: "squid",
+            script: "start-proxy.sh",
+            env: &[("PROXY_KIND", "squid"), ("PROXY_AUTH", "")],
+            port_env: &[],
+            ports: 1,
+            endpoints: &[Tcp("HTTP", 0)],
+        },
+        Spec {
+            name: "squid-auth",
+            script: "start-proxy.sh",
+            env: &[("PROXY_KIND", "squid"), ("PROXY_AUTH", "user:pass")],
+            port_env: &[],
+            ports: 1,
+            endpoints: &[Tcp("HTTP", 0)],
         },
     ]
 };
@@ -402,7 +446,12 @@ fn start_one(
         cmd.arg(scripts.join(spec.script))
             .arg(port.to_string())
             .arg(scratch)
-            .envs(spec.env.iter().copied());
+            .envs(spec.env.iter().copied())
+            .envs(
+                spec.port_env
+                    .iter()
+                    .map(|&(name, offset)| (name, (port + offset).to_string())),
+            );
         let (ok, output) = run_logged(&mut cmd, &log)?;
         // One write per peer, so parallel starts do not interleave lines.
         eprint!("{output}");
@@ -655,6 +704,11 @@ mod tests {
                     port: 5000,
                     took: Duration::ZERO,
                 },
+                Running {
+                    spec: &PEERS[6],
+                    port: 6000,
+                    took: Duration::ZERO,
+                },
             ],
             armed: false,
         };
@@ -668,13 +722,56 @@ mod tests {
         assert_eq!(get("COURIER_PEERS_CA"), Some("/s/certs/ca.pem"));
         assert_eq!(get("COURIER_PEER_NGINX_HTTP"), Some("127.0.0.1:4000"));
         assert_eq!(get("COURIER_PEER_NGINX_HTTPS"), Some("127.0.0.1:4001"));
+        assert_eq!(get("COURIER_PEER_NGINX_BADTLS"), Some("127.0.0.1:4002"));
         assert_eq!(get("COURIER_PEER_NGINX_UNIX"), Some("/s/nginx-4000.sock"));
         assert_eq!(get("COURIER_PEER_NGINX_WWW"), Some("/s/nginx-4000/www"));
         assert_eq!(
             get("COURIER_PEER_AIOHTTP_UNIX"),
             Some("/s/aiohttp-5000.sock")
         );
-        assert_eq!(env.len(), 2 + 4 + 3);
+        assert_eq!(get("COURIER_PEER_SQUID_AUTH_HTTP"), Some("127.0.0.1:6000"));
+        assert_eq!(env.len(), 2 + 5 + 3 + 1);
+    }
+
+    #[test]
+    fn every_spec_stays_within_its_ports() {
+        let mut names = HashSet::new();
+        for spec in PEERS {
+            assert!(names.insert(spec.name), "{} twice", spec.name);
+            for endpoint in spec.endpoints {
+                if let Endpoint::Tcp(name, offset) = *endpoint {
+                    assert!(offset < spec.ports, "{} {name}", spec.name);
+                }
+            }
+            for &(name, offset) in spec.port_env {
+                assert!(offset < spec.ports, "{} {name}", spec.name);
+            }
+        }
+    }
+
+    #[test]
+    fn port_env_is_set_from_the_base_port() {
+        let dir =
+            std::env::temp_dir().join(format!("xtask-peers-port-env-test-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(
+            dir.join("fake.sh"),
+            r#"echo "$1 $NGINX_BADTLS_PORT $PROXY_KIND" > "$2/seen""#,
+        )
+        .unwrap();
+        let spec: &'static Spec = Box::leak(Box::new(Spec {
+            name: "fake",
+            script: "fake.sh",
+            env: &[("PROXY_KIND", "squid"), ("PROXY_AUTH", "")],
+            port_env: &[("NGINX_BADTLS_PORT", 2)],
+            ports: 3,
+            endpoints: &[],
+        }));
+        let taken = Mutex::new(HashSet::new());
+        let run = start_one(spec, &dir, &dir, &taken).unwrap();
+        let seen = fs::read_to_string(dir.join("seen")).unwrap();
+        assert_eq!(seen.trim(), format!("{} {} squid", run.port, run.port + 2));
+        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
@@ -700,6 +797,7 @@ mod tests {
             name: "fake",
             script: "fake.sh",
             env: &[],
+            port_env: &[],
             ports: 1,
             endpoints: &[],
         }));

@@ -10,10 +10,17 @@
 //! | `COURIER_PEERS_SCRATCH` | the scratch directory of the running set ([`scratch`]) |
 //! | `COURIER_PEERS_CA` | `certs/ca.pem`, the CA every TLS peer's certificate chains to ([`ca_pem`]) |
 //! | `COURIER_PEER_NGINX_HTTP`, `_HTTPS` | `127.0.0.1:PORT` ([`nginx`]) |
+//! | `COURIER_PEER_NGINX_BADTLS` | `127.0.0.1:PORT`: HTTPS with a certificate for `wrong.example` only |
 //! | `COURIER_PEER_NGINX_UNIX` | the path of nginx's Unix socket (plain HTTP) |
 //! | `COURIER_PEER_NGINX_WWW` | nginx's document root, to compare bodies with the files |
 //! | `COURIER_PEER_HTTPBIN_HTTP`, `_UNIX` | httpbin under gunicorn ([`httpbin`]) |
 //! | `COURIER_PEER_AIOHTTP_HTTP`, `_HTTPS`, `_UNIX` | the aiohttp server peer ([`aiohttp`]) |
+//! | `COURIER_PEER_TINYPROXY_HTTP` | tinyproxy, a forward proxy without auth ([`tinyproxy`]) |
+//! | `COURIER_PEER_TINYPROXY_AUTH_HTTP` | tinyproxy wanting Basic proxy auth `user:pass` ([`tinyproxy_auth`]) |
+//! | `COURIER_PEER_SQUID_HTTP` | squid, a forward proxy without auth ([`squid`]) |
+//! | `COURIER_PEER_SQUID_AUTH_HTTP` | squid wanting Basic proxy auth `user:pass` ([`squid_auth`]) |
+//!
+//! The test certificates are files in `SCRATCH/certs` ([`certs_dir`]).
 //!
 //! The names follow one rule: `COURIER_PEERS_<X>` for the set,
 //! `COURIER_PEER_<PEER>_<ENDPOINT>` for one endpoint of one peer. They are
@@ -38,6 +45,12 @@ pub const SCRATCH_VAR: &str = "COURIER_PEERS_SCRATCH";
 /// The variable naming the test CA certificate (PEM).
 pub const CA_VAR: &str = "COURIER_PEERS_CA";
 
+/// The credentials of the proxies that want Basic proxy auth (xtask starts
+/// them with `PROXY_AUTH=user:pass`).
+const PROXY_USER: &str = "user";
+/// See [`PROXY_USER`].
+const PROXY_PASS: &str = "pass";
+
 /// How to get the peers running, for every "not running" message.
 const HOW_TO_START: &str = "run the suite with `cargo xtask test`, or `cargo xtask peers start` \
                             and export what it prints";
@@ -50,6 +63,9 @@ pub struct Nginx {
     pub http: SocketAddr,
     /// HTTPS with a certificate for `localhost` and `127.0.0.1` from [`ca_pem`].
     pub https: SocketAddr,
+    /// HTTPS with a certificate valid only for `wrong.example` (chained to
+    /// [`ca_pem`], so only the name check fails), serving the same files.
+    pub badtls: SocketAddr,
     /// Plain HTTP over a Unix socket.
     pub unix: PathBuf,
     /// The document root: `hello.txt`, `text.txt`, `large.bin`...
@@ -112,6 +128,28 @@ impl Aiohttp {
     }
 }
 
+/// A forward HTTP proxy (tinyproxy or squid) on 127.0.0.1: absolute-form
+/// requests and CONNECT to any 127.0.0.1 port, from 127.0.0.1 only.
+///
+/// tinyproxy closes the client connection after each response and answers
+/// wrong credentials with 401; squid keeps connections alive, adds `Via`,
+/// and answers wrong credentials with 407.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Proxy {
+    /// Where the proxy listens.
+    pub addr: SocketAddr,
+    /// The Basic proxy auth `(user, password)` it requires, if any.
+    pub auth: Option<(String, String)>,
+}
+
+impl Proxy {
+    /// `http://127.0.0.1:PORT`, the proxy URL (without credentials).
+    pub fn url(&self) -> String {
+        http_url(self.addr, "")
+    }
+}
+
 fn http_url(addr: SocketAddr, path: &str) -> String {
     format!("http://{addr}{path}")
 }
@@ -147,6 +185,48 @@ pub fn aiohttp() -> Aiohttp {
     or_panic(aiohttp_from(&process_env))
 }
 
+/// The running tinyproxy without auth.
+///
+/// # Panics
+///
+/// As [`nginx`].
+#[track_caller]
+pub fn tinyproxy() -> Proxy {
+    or_panic(proxy_from(&process_env, "tinyproxy", false))
+}
+
+/// The running tinyproxy that wants Basic proxy auth (`auth` is
+/// `Some(("user", "pass"))`).
+///
+/// # Panics
+///
+/// As [`nginx`].
+#[track_caller]
+pub fn tinyproxy_auth() -> Proxy {
+    or_panic(proxy_from(&process_env, "tinyproxy-auth", true))
+}
+
+/// The running squid without auth.
+///
+/// # Panics
+///
+/// As [`nginx`].
+#[track_caller]
+pub fn squid() -> Proxy {
+    or_panic(proxy_from(&process_env, "squid", false))
+}
+
+/// The running squid that wants Basic proxy auth (`auth` is
+/// `Some(("user", "pass"))`).
+///
+/// # Panics
+///
+/// As [`nginx`].
+#[track_caller]
+pub fn squid_auth() -> Proxy {
+    or_panic(proxy_from(&process_env, "squid-auth", true))
+}
+
 /// The test CA certificate (PEM) that the TLS peers' certificates chain to.
 ///
 /// # Panics
@@ -165,6 +245,25 @@ pub fn ca_pem() -> PathBuf {
 #[track_caller]
 pub fn scratch() -> PathBuf {
     or_panic(Vars::set(&process_env).path_var(SCRATCH_VAR))
+}
+
+/// The directory of the test certificates, `SCRATCH/certs` (PEM files):
+///
+/// - `ca.pem`: the test CA, the trust root (the same file as [`ca_pem`]);
+/// - `server.pem`, `server.key`: a leaf for `localhost`, `127.0.0.1` and
+///   `::1`, signed by the CA (what the TLS peers serve); `server-chain.pem`
+///   is `server.pem` followed by `ca.pem`;
+/// - `wronghost.pem`, `wronghost.key`: a leaf for `wrong.example` only,
+///   signed by the CA (what [`Nginx::badtls`] serves);
+/// - `selfsigned.pem`, `selfsigned.key`: a self-signed certificate no
+///   client should trust.
+///
+/// # Panics
+///
+/// As [`nginx`].
+#[track_caller]
+pub fn certs_dir() -> PathBuf {
+    or_panic(certs_dir_from(&process_env))
 }
 
 /// Why the peers' variables could not be read.
@@ -287,6 +386,7 @@ fn nginx_from(get: &dyn Fn(&str) -> Option<OsString>) -> Result<Nginx, EnvError>
     Ok(Nginx {
         http: vars.addr("HTTP")?,
         https: vars.addr("HTTPS")?,
+        badtls: vars.addr("BADTLS")?,
         unix: vars.path("UNIX")?,
         www: vars.path("WWW")?,
     })
@@ -309,6 +409,24 @@ fn aiohttp_from(get: &dyn Fn(&str) -> Option<OsString>) -> Result<Aiohttp, EnvEr
     })
 }
 
+/// The proxy peer `name`; `auth` says whether xtask started it with
+/// `PROXY_AUTH`.
+fn proxy_from(
+    get: &dyn Fn(&str) -> Option<OsString>,
+    name: &str,
+    auth: bool,
+) -> Result<Proxy, EnvError> {
+    let vars = Vars::peer(get, name);
+    Ok(Proxy {
+        addr: vars.addr("HTTP")?,
+        auth: auth.then(|| (PROXY_USER.to_owned(), PROXY_PASS.to_owned())),
+    })
+}
+
+fn certs_dir_from(get: &dyn Fn(&str) -> Option<OsString>) -> Result<PathBuf, EnvError> {
+    Ok(Vars::set(get).path_var(SCRATCH_VAR)?.join("certs"))
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
@@ -329,6 +447,7 @@ mod tests {
         ("COURIER_PEERS_CA", "/s/certs/ca.pem"),
         ("COURIER_PEER_NGINX_HTTP", "127.0.0.1:4000"),
         ("COURIER_PEER_NGINX_HTTPS", "127.0.0.1:4001"),
+        ("COURIER_PEER_NGINX_BADTLS", "127.0.0.1:4002"),
         ("COURIER_PEER_NGINX_UNIX", "/s/nginx-4000.sock"),
         ("COURIER_PEER_NGINX_WWW", "/s/nginx-4000/www"),
         ("COURIER_PEER_HTTPBIN_HTTP", "127.0.0.1:5000"),
@@ -336,6 +455,10 @@ mod tests {
         ("COURIER_PEER_AIOHTTP_HTTP", "127.0.0.1:6000"),
         ("COURIER_PEER_AIOHTTP_HTTPS", "127.0.0.1:6001"),
         ("COURIER_PEER_AIOHTTP_UNIX", "/s/aiohttp-6000.sock"),
+        ("COURIER_PEER_TINYPROXY_HTTP", "127.0.0.1:7000"),
+        ("COURIER_PEER_TINYPROXY_AUTH_HTTP", "127.0.0.1:7001"),
+        ("COURIER_PEER_SQUID_HTTP", "127.0.0.1:7002"),
+        ("COURIER_PEER_SQUID_AUTH_HTTP", "127.0.0.1:7003"),
     ];
 
     #[test]
@@ -344,6 +467,7 @@ mod tests {
         let nginx = nginx_from(&get).unwrap();
         assert_eq!(nginx.http, "127.0.0.1:4000".parse().unwrap());
         assert_eq!(nginx.https, "127.0.0.1:4001".parse().unwrap());
+        assert_eq!(nginx.badtls, "127.0.0.1:4002".parse().unwrap());
         assert_eq!(nginx.unix, Path::new("/s/nginx-4000.sock"));
         assert_eq!(nginx.www, Path::new("/s/nginx-4000/www"));
         assert_eq!(nginx.url("/hello.txt"), "http://127.0.0.1:4000/hello.txt");
@@ -356,9 +480,25 @@ mod tests {
         assert_eq!(aiohttp.https.port(), 6001);
         assert_eq!(aiohttp.url("/echo?a=1"), "http://127.0.0.1:6000/echo?a=1");
 
+        let tinyproxy = proxy_from(&get, "tinyproxy", false).unwrap();
+        assert_eq!(tinyproxy.addr.port(), 7000);
+        assert_eq!(tinyproxy.auth, None);
+        assert_eq!(tinyproxy.url(), "http://127.0.0.1:7000");
+        let auth = Some(("user".to_owned(), "pass".to_owned()));
+        let tinyproxy_auth = proxy_from(&get, "tinyproxy-auth", true).unwrap();
+        assert_eq!(tinyproxy_auth.addr.port(), 7001);
+        assert_eq!(tinyproxy_auth.auth, auth);
+        let squid = proxy_from(&get, "squid", false).unwrap();
+        assert_eq!(squid.url(), "http://127.0.0.1:7002");
+        assert_eq!(squid.auth, None);
+        let squid_auth = proxy_from(&get, "squid-auth", true).unwrap();
+        assert_eq!(squid_auth.url(), "http://127.0.0.1:7003");
+        assert_eq!(squid_auth.auth, auth);
+
         let set = Vars::set(&get);
         assert_eq!(set.path_var(CA_VAR).unwrap(), Path::new("/s/certs/ca.pem"));
         assert_eq!(set.path_var(SCRATCH_VAR).unwrap(), Path::new("/s"));
+        assert_eq!(certs_dir_from(&get).unwrap(), Path::new("/s/certs"));
     }
 
     #[test]
@@ -374,6 +514,15 @@ mod tests {
         let err = httpbin_from(&get).unwrap_err();
         assert!(
             err.to_string().starts_with("peer httpbin is not running: "),
+            "{err}"
+        );
+        let err = proxy_from(&get, "squid-auth", true).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("peer squid-auth is not running: ")
+                && err
+                    .to_string()
+                    .ends_with("(COURIER_PEER_SQUID_AUTH_HTTP is not set)"),
             "{err}"
         );
     }
@@ -399,7 +548,7 @@ mod tests {
         );
 
         let mut pairs = FULL.to_vec();
-        pairs[10] = ("COURIER_PEER_AIOHTTP_UNIX", "aiohttp.sock");
+        pairs[11] = ("COURIER_PEER_AIOHTTP_UNIX", "aiohttp.sock");
         let err = aiohttp_from(&env(&pairs)).unwrap_err();
         assert!(
             err.to_string()
