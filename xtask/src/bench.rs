@@ -2,7 +2,8 @@
 //!
 //! Speed is only ever judged against a floor measured in the same run on the
 //! same machine (a shared, noisy one): each [`Comparison`] names a courier
-//! benchmark and the floor it is held to, both criterion ids in one group.
+//! benchmark and the floor it is held to (or another client it is compared
+//! with, such as hyper), both criterion ids in one group.
 //! The command runs every [`Suite`] with `cargo bench`, reads criterion's
 //! results back from `<target>/criterion/<group>/<function>/<param>/new/`
 //! (`estimates.json` for the time, `benchmark.json` for the throughput) and
@@ -12,6 +13,9 @@
 //! benchmark                        courier MiB/s  floor MiB/s  time ratio (95% CI)  budget
 //! courier/small vs httparse/small         993.3       1423.3  1.43 (1.42-1.44)     <= 2.00
 //! ```
+//!
+//! A group whose benchmarks declare no throughput (connection set-up, say)
+//! shows each median time per iteration instead of MiB/s.
 //!
 //! The time ratio is courier's median time per iteration divided by the
 //! floor's: 1.00 is as fast as the floor, 2.00 twice as slow. Its interval
@@ -45,13 +49,14 @@ struct Suite {
     comparisons: &'static [Comparison],
 }
 
-/// A courier benchmark and the floor it is measured against.
+/// A courier benchmark and the floor (or other client) it is measured against.
 struct Comparison {
     /// The criterion group both benchmarks belong to.
     group: &'static str,
     /// Courier's benchmark, `function/parameter` within the group.
     courier: &'static str,
-    /// The floor's benchmark, `function/parameter` within the group.
+    /// The floor's benchmark, `function/parameter` within the group; or
+    /// another client's (`hyper/...`), which the table reads the same way.
     floor: &'static str,
     /// The time ratio (courier / floor) courier aims to stay under, if any.
     budget: Option<f64>,
@@ -79,35 +84,84 @@ const HEAD_BUDGET: Option<f64> = Some(2.0);
 /// Chunked decoding should cost at most 1.5 times a bare httparse loop.
 const CHUNKED_BUDGET: Option<f64> = Some(1.5);
 
+/// A new connection (TCP, TCP + TLS) should cost at most a quarter more
+/// than bare tokio (+ tokio-rustls): generous, the OS does most of the work.
+const CONNECT_BUDGET: Option<f64> = Some(1.25);
+/// Against hyper (the stack under reqwest), courier should not be more than
+/// a tenth slower at the same job.
+const HYPER_BUDGET: Option<f64> = Some(1.1);
+
 /// Every benchmark suite, in the order they run.
-const SUITES: &[Suite] = &[Suite {
-    package: "courier-proto",
-    bench: "parse",
-    features: &[],
-    comparisons: &[
-        Comparison::new("head", "courier/small", "httparse/small", HEAD_BUDGET),
-        Comparison::new("head", "courier/typical", "httparse/typical", HEAD_BUDGET),
-        Comparison::new("head", "courier/large", "httparse/large", HEAD_BUDGET),
-        Comparison::new("head", "courier+headermap/small", "httparse/small", None),
-        Comparison::new(
-            "head",
-            "courier+headermap/typical",
-            "httparse/typical",
-            None,
-        ),
-        Comparison::new("head", "courier+headermap/large", "httparse/large", None),
-        Comparison::new("chunked", "courier/1KiB", "httparse/1KiB", CHUNKED_BUDGET),
-        Comparison::new("chunked", "courier/16KiB", "httparse/16KiB", CHUNKED_BUDGET),
-        Comparison::new("chunked", "courier/64KiB", "httparse/64KiB", CHUNKED_BUDGET),
-        Comparison::new(
-            "chunked",
-            "courier/16KiB+ext",
-            "httparse/16KiB+ext",
-            CHUNKED_BUDGET,
-        ),
-        Comparison::new("decode", "courier/gzip", "flate2/gzip", None),
-    ],
-}];
+const SUITES: &[Suite] = &[
+    Suite {
+        package: "courier-proto",
+        bench: "parse",
+        features: &[],
+        comparisons: &[
+            Comparison::new("head", "courier/small", "httparse/small", HEAD_BUDGET),
+            Comparison::new("head", "courier/typical", "httparse/typical", HEAD_BUDGET),
+            Comparison::new("head", "courier/large", "httparse/large", HEAD_BUDGET),
+            Comparison::new("head", "courier+headermap/small", "httparse/small", None),
+            Comparison::new(
+                "head",
+                "courier+headermap/typical",
+                "httparse/typical",
+                None,
+            ),
+            Comparison::new("head", "courier+headermap/large", "httparse/large", None),
+            Comparison::new("chunked", "courier/1KiB", "httparse/1KiB", CHUNKED_BUDGET),
+            Comparison::new("chunked", "courier/16KiB", "httparse/16KiB", CHUNKED_BUDGET),
+            Comparison::new("chunked", "courier/64KiB", "httparse/64KiB", CHUNKED_BUDGET),
+            Comparison::new(
+                "chunked",
+                "courier/16KiB+ext",
+                "httparse/16KiB+ext",
+                CHUNKED_BUDGET,
+            ),
+            Comparison::new("decode", "courier/gzip", "flate2/gzip", None),
+        ],
+    },
+    Suite {
+        package: "courier-pool",
+        bench: "connect",
+        features: &[],
+        comparisons: &[
+            // The floor is a bare Mutex<Vec> with the same liveness probe:
+            // what the pool's bookkeeping costs, for information.
+            Comparison::new(
+                "pool_acquire_release",
+                "courier/keepalive",
+                "floor/mutex_vec",
+                None,
+            ),
+            Comparison::new(
+                "pool_acquire_release",
+                "courier/keepalive",
+                "hyper/legacy_pool",
+                HYPER_BUDGET,
+            ),
+            Comparison::new("connect_tcp", "courier/tcp", "floor/tokio", CONNECT_BUDGET),
+            Comparison::new(
+                "connect_tcp",
+                "courier/tcp",
+                "hyper/http_connector",
+                HYPER_BUDGET,
+            ),
+            Comparison::new(
+                "connect_tls",
+                "courier/tls",
+                "floor/tokio_rustls",
+                CONNECT_BUDGET,
+            ),
+            Comparison::new(
+                "connect_tls",
+                "courier/tls",
+                "hyper/https_connector",
+                HYPER_BUDGET,
+            ),
+        ],
+    },
+];
 
 /// Criterion flags for `--quick`: shorter warm-up and measurement (noisier).
 const QUICK_FLAGS: &[&str] = &["--warm-up-time", "0.5", "--measurement-time", "1"];
@@ -175,8 +229,9 @@ pub fn run(args: &[String]) -> Result<()> {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "\ncourier vs floor: MiB/s from each benchmark's median time; time ratio = \
-         courier time / floor time (1.00 = as fast as the floor, lower is better)"
+        "\ncourier vs floor (or vs hyper): MiB/s, or time per iteration where no \
+         throughput is declared, from each benchmark's median; time ratio = courier time / \
+         the time of the benchmark after \"vs\" (1.00 = as fast, lower is better)"
     );
     for group in order {
         render_table(&mut out, group, &tables[group]);
@@ -313,11 +368,23 @@ fn target_dir() -> Result<PathBuf> {
 
 /// Appends the table of one group to `out`.
 fn render_table(out: &mut String, group: &str, rows: &[Row]) {
-    let cells: Vec<[String; 5]> = rows.iter().map(row_cells).collect();
+    // Rates when the group declares throughput, times per iteration otherwise.
+    let rates = rows.iter().any(|row| {
+        [&row.courier, &row.floor]
+            .into_iter()
+            .flatten()
+            .any(|m| m.bytes.is_some())
+    });
+    let cells: Vec<[String; 5]> = rows.iter().map(|row| row_cells(row, rates)).collect();
+    let (courier_head, floor_head) = if rates {
+        ("courier MiB/s", "floor MiB/s")
+    } else {
+        ("courier time", "vs time")
+    };
     let header = [
         "benchmark".to_string(),
-        "courier MiB/s".into(),
-        "floor MiB/s".into(),
+        courier_head.into(),
+        floor_head.into(),
         "time ratio (95% CI)".into(),
         "budget".into(),
     ];
@@ -345,11 +412,12 @@ fn render_table(out: &mut String, group: &str, rows: &[Row]) {
     }
 }
 
-/// The cells of one table row.
-fn row_cells(row: &Row) -> [String; 5] {
+/// The cells of one table row: MiB/s when `rates`, else median times.
+fn row_cells(row: &Row, rates: bool) -> [String; 5] {
     let name = format!("{} vs {}", row.cmp.courier, row.cmp.floor);
     let rate = |m: &Option<Measured>| match m {
         None => "missing".to_string(),
+        Some(m) if !rates => format_time(m.median_ns),
         Some(m) => m.mib_per_s().map_or("-".into(), |r| {
             if r >= 1000.0 {
                 format!("{r:.0}")
@@ -374,6 +442,21 @@ fn row_cells(row: &Row) -> [String; 5] {
         Some(b) => format!("<= {b:.2}"),
     };
     [name, rate(&row.courier), rate(&row.floor), ratio, budget]
+}
+
+/// A time in nanoseconds with a unit that keeps it short, as criterion
+/// prints it (`266.52 ns`, `33.00 µs`).
+fn format_time(ns: f64) -> String {
+    let (value, unit) = if ns >= 1e9 {
+        (ns / 1e9, "s")
+    } else if ns >= 1e6 {
+        (ns / 1e6, "ms")
+    } else if ns >= 1e3 {
+        (ns / 1e3, "µs")
+    } else {
+        (ns, "ns")
+    };
+    format!("{value:.2} {unit}")
 }
 
 #[cfg(test)]
@@ -420,10 +503,18 @@ mod tests {
             courier: Some(courier),
             floor: read_result(&home, "head", "httparse/small", since).ok(),
         };
-        let cells = row_cells(&row);
+        let cells = row_cells(&row, true);
         assert_eq!(cells[0], "courier/small vs httparse/small");
         assert!(cells[3].starts_with("2.00 (1.96-2.04)"), "{}", cells[3]);
         assert_eq!(cells[4], "<= 1.50 OVER");
+        // Without throughput, the times per iteration.
+        let cells = row_cells(&row, false);
+        assert_eq!(
+            (cells[1].as_str(), cells[2].as_str()),
+            ("200.00 ns", "100.00 ns")
+        );
+        assert_eq!(format_time(33_001.0), "33.00 µs");
+        assert_eq!(format_time(2.5e6), "2.50 ms");
 
         // Missing and stale results are errors.
         assert!(read_result(&home, "head", "courier/large", since).is_err());
