@@ -310,6 +310,12 @@ async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
+/// Asserts that a `connect` is still waiting for room after a moment.
+async fn assert_queued<F: std::future::Future + Unpin>(connect: &mut F) {
+    let waited = tokio::time::timeout(Duration::from_millis(20), connect).await;
+    assert!(waited.is_err(), "the connect should be queued, not served");
+}
+
 fn connector(builder: TcpConnectorBuilder) -> Arc<TcpConnector> {
     Arc::new(builder.build().unwrap())
 }
@@ -622,11 +628,7 @@ async fn a_cancelled_waiter_gives_its_place_back() {
 
     // First in line, then cancelled.
     let mut first = Box::pin(connector.connect(&t));
-    assert!(
-        tokio::time::timeout(Duration::from_millis(20), &mut first)
-            .await
-            .is_err()
-    );
+    assert_queued(&mut first).await;
     // Second in line, in its own task.
     let second = {
         let (connector, t) = (connector.clone(), t.clone());
@@ -672,11 +674,7 @@ async fn a_waiter_cancelled_after_being_handed_a_kept_connection_returns_it() {
     let t = target(&url);
     let mut held = connector.connect(&t).await.unwrap();
     let mut waiter = Box::pin(connector.connect(&t));
-    assert!(
-        tokio::time::timeout(Duration::from_millis(20), &mut waiter)
-            .await
-            .is_err()
-    );
+    assert_queued(&mut waiter).await;
     get(&mut held, &url).await.unwrap();
     held.release(); // handed to the waiter...
     drop(waiter); // ...which is cancelled before it runs again
