@@ -4,6 +4,7 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::time::Duration;
 
 use crate::pool::{Pool, PoolStats};
 use crate::{Connection, Error, Established, PoolConfig, Target};
@@ -23,6 +24,18 @@ pub trait Connector: Send + Sync + fmt::Debug + 'static {
     /// otherwise a new one, waiting while the pool is at its limits.
     fn connect<'a>(&'a self, target: &'a Target) -> BoxFuture<'a, Result<Connection, Error>>;
 
+    /// [`connect`](Self::connect) with per-call timeouts that take the
+    /// place of the pool's (a request's own timeouts). Connectors without
+    /// a pool of their own may ignore them; the default does.
+    fn connect_with<'a>(
+        &'a self,
+        target: &'a Target,
+        options: ConnectOptions,
+    ) -> BoxFuture<'a, Result<Connection, Error>> {
+        let _ = options;
+        self.connect(target)
+    }
+
     /// Closes the idle connections and makes later [`connect`](Self::connect)
     /// calls fail with [`Error::Closed`]; connections in use are closed
     /// when released.
@@ -36,6 +49,39 @@ pub trait Connector: Send + Sync + fmt::Debug + 'static {
 
     /// The pool's counts now.
     fn stats(&self) -> PoolStats;
+}
+
+/// Per-call overrides of a pool's timeouts, for
+/// [`Connector::connect_with`]. `None` keeps the pool's setting.
+///
+/// ```
+/// use std::time::Duration;
+/// use courier_pool::ConnectOptions;
+/// let options = ConnectOptions::default().conn_timeout(Duration::from_secs(2));
+/// assert_eq!(options.conn_timeout, Some(Duration::from_secs(2)));
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ConnectOptions {
+    /// How long to wait for room in the pool (see `PoolConfig::acquire_timeout`).
+    pub acquire_timeout: Option<Duration>,
+    /// How long establishing a new connection may take (see
+    /// `PoolConfig::conn_timeout`).
+    pub conn_timeout: Option<Duration>,
+}
+
+impl ConnectOptions {
+    /// Sets [`acquire_timeout`](Self::acquire_timeout).
+    pub fn acquire_timeout(mut self, timeout: Duration) -> Self {
+        self.acquire_timeout = Some(timeout);
+        self
+    }
+
+    /// Sets [`conn_timeout`](Self::conn_timeout).
+    pub fn conn_timeout(mut self, timeout: Duration) -> Self {
+        self.conn_timeout = Some(timeout);
+        self
+    }
 }
 
 /// The step that establishes a new connection (aiohttp
@@ -100,7 +146,15 @@ impl<D: Dial> Pooled<D> {
 
 impl<D: Dial> Connector for Pooled<D> {
     fn connect<'a>(&'a self, target: &'a Target) -> BoxFuture<'a, Result<Connection, Error>> {
-        Box::pin(self.pool.acquire(target, || self.dial.dial(target)))
+        self.connect_with(target, ConnectOptions::default())
+    }
+
+    fn connect_with<'a>(
+        &'a self,
+        target: &'a Target,
+        options: ConnectOptions,
+    ) -> BoxFuture<'a, Result<Connection, Error>> {
+        Box::pin(self.pool.acquire(target, options, || self.dial.dial(target)))
     }
 
     fn close(&self) {
@@ -130,6 +184,14 @@ macro_rules! delegate_connector {
                 target: &'a $crate::Target,
             ) -> $crate::BoxFuture<'a, Result<$crate::Connection, $crate::Error>> {
                 self.inner.connect(target)
+            }
+
+            fn connect_with<'a>(
+                &'a self,
+                target: &'a $crate::Target,
+                options: $crate::ConnectOptions,
+            ) -> $crate::BoxFuture<'a, Result<$crate::Connection, $crate::Error>> {
+                self.inner.connect_with(target, options)
             }
 
             fn close(&self) {

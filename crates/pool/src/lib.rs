@@ -93,7 +93,7 @@ pub use config::{
     PoolConfigBuilder,
 };
 pub use connection::{Connection, Established, ProxyInfo};
-pub use connector::{BoxFuture, Connector, Dial, Pooled};
+pub use connector::{BoxFuture, ConnectOptions, Connector, Dial, Pooled};
 #[cfg(feature = "hickory-dns")]
 pub use dns::HickoryResolver;
 pub use dns::{

@@ -14,9 +14,9 @@ use tokio_rustls::client::TlsStream;
 ///
 /// Implemented for every type that qualifies; wrap yours in
 /// [`Stream::custom`].
-pub trait Io: AsyncRead + AsyncWrite + Send + Unpin + fmt::Debug + 'static {}
+pub trait Io: AsyncRead + AsyncWrite + Send + Sync + Unpin + fmt::Debug + 'static {}
 
-impl<T> Io for T where T: AsyncRead + AsyncWrite + Send + Unpin + fmt::Debug + 'static {}
+impl<T> Io for T where T: AsyncRead + AsyncWrite + Send + Sync + Unpin + fmt::Debug + 'static {}
 
 /// A connected byte stream.
 ///

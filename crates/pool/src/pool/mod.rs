@@ -21,7 +21,7 @@ use tokio::sync::oneshot;
 
 use crate::connection::{Connection, Established};
 use crate::stream::Idle;
-use crate::{Error, PoolConfig, Target};
+use crate::{ConnectOptions, Error, PoolConfig, Target};
 
 /// The pool shared by a connector and every connection it handed out.
 #[derive(Debug, Clone)]
@@ -117,7 +117,12 @@ impl Pool {
 
     /// A connection to `key`: an idle one if a live one is kept, else a new
     /// one from `dial`, waiting (FIFO) while the limits are reached.
-    pub(crate) async fn acquire<F, Fut>(&self, key: &Target, dial: F) -> Result<Connection, Error>
+    pub(crate) async fn acquire<F, Fut>(
+        &self,
+        key: &Target,
+        options: ConnectOptions,
+        dial: F,
+    ) -> Result<Connection, Error>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Established, Error>>,
@@ -131,7 +136,7 @@ impl Pool {
                     id,
                     rx,
                 };
-                let received = match config.acquire_timeout() {
+                let received = match options.acquire_timeout.or(config.acquire_timeout()) {
                     Some(limit) => tokio::time::timeout(limit, &mut queued.rx)
                         .await
                         .map_err(|_| Error::PoolTimeout { timeout: limit })?,
@@ -147,7 +152,7 @@ impl Pool {
             Grant::Dial(slot) => slot,
         };
         let established =
-            match config.conn_timeout() {
+            match options.conn_timeout.or(config.conn_timeout()) {
                 Some(limit) => tokio::time::timeout(limit, dial()).await.map_err(|_| {
                     Error::ConnectTimeout {
                         host: key.authority(),
