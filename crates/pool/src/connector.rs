@@ -68,12 +68,22 @@ pub struct ConnectOptions {
     /// How long establishing a new connection may take (see
     /// `PoolConfig::conn_timeout`).
     pub conn_timeout: Option<Duration>,
+    /// Skip (and close) the idle connections to the target and use a new
+    /// one: for retrying a request whose kept-alive connection turned out
+    /// to be closed by the server.
+    pub fresh: bool,
 }
 
 impl ConnectOptions {
     /// Sets [`acquire_timeout`](Self::acquire_timeout).
     pub fn acquire_timeout(mut self, timeout: Duration) -> Self {
         self.acquire_timeout = Some(timeout);
+        self
+    }
+
+    /// Sets [`fresh`](Self::fresh).
+    pub fn fresh(mut self, fresh: bool) -> Self {
+        self.fresh = fresh;
         self
     }
 
@@ -154,7 +164,10 @@ impl<D: Dial> Connector for Pooled<D> {
         target: &'a Target,
         options: ConnectOptions,
     ) -> BoxFuture<'a, Result<Connection, Error>> {
-        Box::pin(self.pool.acquire(target, options, || self.dial.dial(target)))
+        Box::pin(
+            self.pool
+                .acquire(target, options, || self.dial.dial(target)),
+        )
     }
 
     fn close(&self) {

@@ -128,7 +128,7 @@ impl Pool {
         Fut: Future<Output = Result<Established, Error>>,
     {
         let config = &self.shared.config;
-        let grant = match self.try_acquire(key)? {
+        let grant = match self.try_acquire(key, options.fresh)? {
             Ok(grant) => grant,
             Err((id, rx)) => {
                 let mut queued = Queued {
@@ -169,11 +169,15 @@ impl Pool {
     fn try_acquire(
         &self,
         key: &Target,
+        fresh: bool,
     ) -> Result<Result<Grant, (u64, oneshot::Receiver<Grant>)>, Error> {
         let mut trash = Trash::new();
         let mut st = self.lock();
         if st.closed {
             return Err(Error::Closed);
+        }
+        if fresh {
+            st.discard_idle(key, &mut trash);
         }
         let now = Instant::now();
         let result = if let Some(conn) = st.take_idle(&self.shared, key, now, &mut trash) {
@@ -308,6 +312,20 @@ impl State {
             if host.open == 0 {
                 self.hosts.remove(key);
             }
+        }
+    }
+
+    /// Discards every idle connection to `key` (a request found one of them
+    /// closed by the server, so the others are suspect too).
+    fn discard_idle(&mut self, key: &Target, trash: &mut Trash) {
+        let Some(host) = self.hosts.get_mut(key) else {
+            return;
+        };
+        let idle = std::mem::take(&mut host.idle);
+        for conn in idle {
+            self.idle -= 1;
+            self.forget(key);
+            trash.push(conn.conn);
         }
     }
 

@@ -542,3 +542,35 @@ async fn a_released_connection_goes_to_a_waiter_that_can_reuse_it_but_no_endpoin
     assert_eq!(b_conn.target(), Some(&b));
     assert_eq!(connector.open_to(&a), 0);
 }
+
+#[tokio::test]
+async fn a_fresh_connect_discards_the_idle_connections_and_dials() {
+    let (connector, mut server) = pool(PoolConfig::default());
+    let t = target("a.test");
+    let mut first = connector.connect(&t).await.unwrap();
+    let mut second = connector.connect(&t).await.unwrap();
+    for conn in [&mut first, &mut second] {
+        exchange(conn).await;
+        conn.release();
+    }
+    assert_eq!(connector.stats(), stats(2, 2, 0));
+    let mut accepted = vec![
+        server.accept().await.unwrap(),
+        server.accept().await.unwrap(),
+    ];
+
+    let options = crate::ConnectOptions::default().fresh(true);
+    let conn = connector.connect_with(&t, options).await.unwrap();
+    assert!(
+        !conn.is_reused(),
+        "a fresh connect never hands out an idle one"
+    );
+    assert_eq!(connector.stats(), stats(1, 0, 0), "both idle ones are gone");
+    for accepted in &mut accepted {
+        assert!(
+            sees_eof(accepted).await,
+            "discarded idle connections are closed"
+        );
+    }
+    server.accept().await.unwrap();
+}
