@@ -1,27 +1,39 @@
 //! The user-facing API of [courier]: aiohttp's `ClientSession`, request
-//! methods, `ClientResponse`, `BasicAuth` and `ws_connect`, in idiomatic
-//! async Rust.
+//! methods, `ClientResponse` and `BasicAuth`, in idiomatic async Rust.
 //!
-//! This crate is created with the workspace; its code arrives with the
-//! client issue. The mapping from aiohttp to courier is in
-//! `docs/architecture.md`.
+//! ```no_run
+//! # async fn run() -> Result<(), courier_client::Error> {
+//! use courier_client::ClientSession;
+//!
+//! let session = ClientSession::new();
+//! let mut resp = session
+//!     .post("http://127.0.0.1:8080/post")
+//!     .json(&serde_json::json!({"name": "courier"}))
+//!     .send()
+//!     .await?;
+//! println!("{} {}", resp.status(), resp.text().await?);
+//! # Ok(()) }
+//! ```
 //!
 //! # In scope
 //!
-//! * `ClientSession` (builder, defaults, cookie jar, connector, hooks) and
-//!   the request methods returning a `RequestBuilder` sent with `.send()`.
+//! * [`ClientSession`] (builder, defaults, cookie jar, connector, hooks)
+//!   and the request methods returning a [`RequestBuilder`] sent with
+//!   `.send()` or `.await`.
 //! * Request options: params, data (bytes, text, form, streams, files),
 //!   JSON, multipart, headers, auth, redirects, encoding, version,
 //!   compression, chunking, `Expect: 100-continue`, `read_until_eof`,
-//!   timeouts.
-//! * `ClientResponse`: status and headers, raw headers, cookies, history,
-//!   `read`, `text` (with charset detection), `json`, a byte stream with
-//!   aiohttp's readers, `release`, `close`, `error_for_status`; automatic
-//!   gzip/deflate decoding with the codec's bomb guard.
+//!   timeouts per phase.
+//! * [`ClientResponse`]: status and headers, raw headers, cookies,
+//!   history, `read`, `text` (with charset detection), `json`, a byte
+//!   stream with aiohttp's readers ([`Content`]), `release`, `close`,
+//!   `error_for_status`; automatic gzip/deflate decoding with the codec's
+//!   bomb guard; a cap on buffered reads.
 //! * Redirects by RFC 9110 §15.4 with credentials never crossing origins;
 //!   a public-suffix-aware cookie jar; Basic auth.
-//! * One opaque error type with aiohttp-like predicates.
-//! * `ws_connect` and `ClientWebSocket` on top of `courier-ws`.
+//! * One opaque [`Error`] with aiohttp-like predicates.
+//! * A request sent on a kept-alive connection that the server had just
+//!   closed is retried once on a new connection when it can be replayed.
 //!
 //! # Out of scope
 //!
@@ -30,9 +42,52 @@
 //!
 //! # Architecture
 //!
-//! A request is driven through the `courier-proto` exchange states by one
-//! async function per state over a pooled connection; the response owns
+//! `send` turns a [`RequestBuilder`] into a checked request, acquires a
+//! pooled connection, drives the `courier-proto` exchange over it (head,
+//! body, interim responses) and hands back a [`ClientResponse`] that owns
 //! the connection until its body is read (then it goes back to the pool if
-//! reusable) or it is dropped (then the connection is closed).
+//! reusable) or dropped (then it is closed). The redirect loop and the
+//! one retry on a stale connection sit around that, all inside the total
+//! timeout.
 //!
 //! [courier]: https://docs.rs/courier
+
+mod body;
+mod content;
+#[cfg(feature = "cookies")]
+pub mod cookies;
+mod error;
+#[cfg(feature = "multipart")]
+pub mod multipart;
+mod redirect;
+mod request;
+mod response;
+mod send;
+mod session;
+mod text;
+mod timeouts;
+
+pub use body::{Body, BodyStream, READER_CHUNK_SIZE};
+pub use content::{Content, DECODE_CHUNK_SIZE, DEFAULT_MAX_LINE, IterChunked, READ_BUFFER_SIZE};
+#[cfg(feature = "cookies")]
+pub use cookies::CookieJar;
+pub use courier_pool::{
+    BasicAuth, Charset, Connection, Connector, ProxyConnector, TcpConnector, UnixConnector,
+};
+pub use courier_proto::{Compression, Limits};
+pub use error::{BoxError, Error, Result, TimeoutPhase};
+pub use redirect::DEFAULT_MAX_REDIRECTS;
+pub use request::{DEFAULT_CHUNK_SIZE, IntoUrl, RequestBuilder};
+pub use response::{ClientResponse, DEFAULT_MAX_BODY_SIZE, RELEASE_DRAIN_LIMIT};
+pub use send::REDIRECT_BODY_LIMIT;
+pub use session::{ClientSession, ClientSessionBuilder, RequestParts};
+pub use timeouts::{DEFAULT_TOTAL_TIMEOUT, EXPECT_CONTINUE_TIMEOUT, Timeouts};
+
+/// Re-exported so that callers can name methods, status codes, headers and
+/// versions without depending on `http` themselves.
+pub use courier_proto::http;
+/// Re-exported for [`ClientResponse::url`] and [`IntoUrl`].
+pub use url;
+
+#[cfg(test)]
+mod tests;
