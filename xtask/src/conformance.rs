@@ -1,21 +1,32 @@
-//! `cargo xtask conformance`: replays public test vectors against the codec.
+//! `cargo xtask conformance`: replays public test vectors against the codec
+//! and the cookie jar.
 //!
-//! Today: the HTTP/1.1 response vectors of `../shared/conformance/`
-//! (llhttp and http-parser cases, see that directory's README). Every case
-//! is fed whole, split in two at every offset, and byte by byte, each time
-//! followed by EOF, through the same [`Exchange`] a client uses; all feeds
-//! must agree with the expectation. The outcome is compared with the
-//! committed expected-results file `xtask/expected/http1-responses.json`:
-//! any difference (a regression, or a case that starts passing) fails the
-//! run until the file is re-blessed with `--bless`.
+//! Three suites, all from `../shared/conformance/` (see that directory's
+//! README):
+//!
+//! * `http1`: the HTTP/1.1 response vectors (llhttp and http-parser cases).
+//!   Every case is fed whole, split in two at every offset, and byte by
+//!   byte, each time followed by EOF, through the same [`Exchange`] a client
+//!   uses; all feeds must agree with the expectation.
+//! * `cookies`: the http-state cases (`cookies.json`): Set-Cookie headers
+//!   stored in a fresh `courier_client::cookies::CookieJar`, then the Cookie
+//!   header of the next request compared byte for byte.
+//! * `cookie-dates`: the RFC 6265 §5.1.1 cookie-date cases
+//!   (`cookie-dates.json`) against `courier_client::cookies::parse_cookie_date`.
+//!
+//! Each suite's outcome is compared with its committed expected-results file
+//! in `xtask/expected/`: any difference (a regression, or a case that starts
+//! passing) fails the run until the file is re-blessed with `--bless`.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
+use courier_client::cookies::{CookieJar, parse_cookie_date};
 use courier_proto::http::{Method, Version};
 use courier_proto::{
     BodyMode, CloseReason, Exchange, Limits, RecvHeadResult, Request, ResponseEvent, ResponseHead,
@@ -25,13 +36,23 @@ use serde::Deserialize;
 
 use crate::util::{self, Result};
 
-/// The expected-results file, relative to the workspace root.
+/// The expected-results file of the HTTP/1.1 suite, relative to the
+/// workspace root.
 const EXPECTED: &str = "xtask/expected/http1-responses.json";
 
-/// Runs the command line `cargo xtask conformance [--vectors PATH] [--bless]`.
+/// The suites: name, vector file in `../shared/conformance/`.
+const SUITES: [(&str, &str); 3] = [
+    ("http1", "http1-responses.json"),
+    ("cookies", "cookies.json"),
+    ("cookie-dates", "cookie-dates.json"),
+];
+
+/// Runs the command line
+/// `cargo xtask conformance [--suite NAME]... [--vectors PATH] [--bless]`.
 pub fn run(args: &[String]) -> Result<()> {
     let mut vectors = None;
     let mut bless = false;
+    let mut suites = Vec::new();
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -39,15 +60,69 @@ pub fn run(args: &[String]) -> Result<()> {
                 let path = args.next().ok_or("--vectors needs a path")?;
                 vectors = Some(PathBuf::from(path));
             }
+            "--suite" => {
+                let name = args.next().ok_or("--suite needs a name")?;
+                if !SUITES.iter().any(|(s, _)| s == name) {
+                    return Err(format!(
+                        "conformance: unknown suite `{name}` (one of: {})",
+                        SUITES.map(|(s, _)| s).join(", ")
+                    ));
+                }
+                suites.push(name.clone());
+            }
             "--bless" => bless = true,
             other => return Err(format!("conformance: unknown option `{other}`")),
         }
     }
-    let vectors = match vectors {
-        Some(path) => path,
-        None => util::shared_dir()?.join("conformance/http1-responses.json"),
-    };
-    http1(&vectors, bless)
+    if let Some(path) = vectors {
+        // Another vector file: for one suite (the HTTP/1.1 one by default).
+        let suite = match suites.as_slice() {
+            [] => "http1".to_owned(),
+            [one] => one.clone(),
+            _ => return Err("--vectors needs exactly one --suite".into()),
+        };
+        return run_suite(&suite, &path, bless);
+    }
+    if suites.is_empty() {
+        return all(bless);
+    }
+    run_suites(suites.iter().map(String::as_str), bless)
+}
+
+/// Runs every suite on the shared vectors (what `cargo xtask test` runs).
+pub fn all(bless: bool) -> Result<()> {
+    run_suites(SUITES.iter().map(|(s, _)| *s), bless)
+}
+
+/// Runs the named suites on the shared vectors; all run even when one
+/// fails.
+fn run_suites<'a>(suites: impl Iterator<Item = &'a str>, bless: bool) -> Result<()> {
+    let dir = util::shared_dir()?.join("conformance");
+    let mut errors = Vec::new();
+    for suite in suites {
+        let file = SUITES
+            .iter()
+            .find(|(s, _)| *s == suite)
+            .map(|(_, f)| *f)
+            .ok_or_else(|| format!("unknown suite `{suite}`"))?;
+        if let Err(e) = run_suite(suite, &dir.join(file), bless) {
+            errors.push(format!("{suite}: {e}"));
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors.join("\n"))
+    }
+}
+
+fn run_suite(suite: &str, vectors: &Path, bless: bool) -> Result<()> {
+    match suite {
+        "http1" => http1(vectors, bless),
+        "cookies" => cookies(vectors, bless),
+        "cookie-dates" => cookie_dates(vectors, bless),
+        other => Err(format!("unknown suite `{other}`")),
+    }
 }
 
 /// Replays the HTTP/1.1 response vectors in `path` and compares with the
@@ -666,4 +741,338 @@ fn check_response(want: &ExpectedResponse, got: &Response) -> std::result::Resul
     let keep_alive = matches!(got.close, None | Some(CloseReason::UnexpectedData));
     flag("should_keep_alive", want.should_keep_alive, keep_alive)?;
     Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// Cookie suites
+
+/// The expected-results file of the cookie suite.
+const EXPECTED_COOKIES: &str = "xtask/expected/cookies.json";
+
+/// The expected-results file of the cookie-date suite.
+const EXPECTED_COOKIE_DATES: &str = "xtask/expected/cookie-dates.json";
+
+/// The clock injected into the cookie jar: 2019-01-01T00:00:00Z, before
+/// every case's `clock_before` (checked), so dated cases replay the same
+/// on any day.
+const COOKIE_CLOCK: &str = "2019-01-01T00:00:00Z";
+
+/// A cookie case's outcome as recorded in its expected-results file:
+/// `"pass"`, `{"skip": {"reason": ...}}` or `{"fail": {"reason": ...}}`.
+/// Every case that does not pass carries its reason.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum CaseVerdict {
+    /// Behaves as the vector expects.
+    Pass,
+    /// Deliberately does not behave as the vector expects, for `reason`
+    /// (written by hand); the runner then requires the case not to pass.
+    Skip { reason: String },
+    /// Does not behave as the vector expects: a bug; `reason` says what
+    /// differs (written by `--bless`).
+    Fail { reason: String },
+}
+
+impl CaseVerdict {
+    fn kind(&self) -> &'static str {
+        match self {
+            CaseVerdict::Pass => "pass",
+            CaseVerdict::Skip { .. } => "skip",
+            CaseVerdict::Fail { .. } => "fail",
+        }
+    }
+
+    /// The verdict of a case that passed (`None`) or failed (`Some(why)`),
+    /// given what the expected-results file allows.
+    fn judge(failure: Option<String>, allowed: Option<&CaseVerdict>) -> CaseVerdict {
+        match (failure, allowed) {
+            (None, _) => CaseVerdict::Pass,
+            (Some(_), Some(CaseVerdict::Skip { reason })) => CaseVerdict::Skip {
+                reason: reason.clone(),
+            },
+            (Some(reason), _) => CaseVerdict::Fail { reason },
+        }
+    }
+}
+
+fn read_expected(rel: &str, bless: bool) -> Result<BTreeMap<String, CaseVerdict>> {
+    let path = util::workspace_root().join(rel);
+    match fs::read_to_string(&path) {
+        Ok(text) => serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display())),
+        Err(_) if bless => Ok(BTreeMap::new()),
+        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+    }
+}
+
+/// Prints the table, then compares `results` with the expected-results
+/// file `rel` (or rewrites it with `bless`).
+fn settle(
+    title: &str,
+    rel: &str,
+    results: &BTreeMap<String, CaseVerdict>,
+    expected: &BTreeMap<String, CaseVerdict>,
+    bless: bool,
+) -> Result<()> {
+    let count = |kind: &str| results.values().filter(|v| v.kind() == kind).count();
+    println!("{title} conformance ({} cases)", results.len());
+    println!("  {:<28}{:>6}", "cases", results.len());
+    println!("  {:<28}{:>6}", "passed", count("pass"));
+    println!("  {:<28}{:>6}", "failed", count("fail"));
+    println!("  {:<28}{:>6}", "skipped", count("skip"));
+    for (id, verdict) in results {
+        match verdict {
+            CaseVerdict::Pass => {}
+            CaseVerdict::Skip { reason } => println!("    skip {id}: {reason}"),
+            CaseVerdict::Fail { reason } => eprintln!("FAIL {id}: {reason}"),
+        }
+    }
+
+    let mut changes = Vec::new();
+    for (id, verdict) in results {
+        match expected.get(id) {
+            Some(old) if old.kind() == verdict.kind() => {}
+            Some(old) => changes.push(format!(
+                "{id}: expected {}, got {}",
+                old.kind(),
+                verdict.kind()
+            )),
+            None => changes.push(format!("{id}: new case, got {}", verdict.kind())),
+        }
+    }
+    for id in expected.keys().filter(|id| !results.contains_key(*id)) {
+        changes.push(format!("{id}: in the expected file but not in the vectors"));
+    }
+    if bless {
+        let path = util::workspace_root().join(rel);
+        let mut text = serde_json::to_string_pretty(results).map_err(|e| e.to_string())?;
+        text.push('\n');
+        fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        eprintln!("wrote {}", path.display());
+        return Ok(());
+    }
+    if !changes.is_empty() {
+        let mut msg = format!(
+            "{} case(s) differ from {rel} (run with --bless after checking):",
+            changes.len()
+        );
+        for c in &changes {
+            let _ = write!(msg, "\n  {c}");
+        }
+        return Err(msg);
+    }
+    Ok(())
+}
+
+#[derive(Debug, Deserialize)]
+struct CookieCase {
+    name: String,
+    set_url: String,
+    set_cookie_headers: Vec<String>,
+    request_url: String,
+    /// `null` (or `""`) = no Cookie header.
+    expected_cookie_header: Option<String>,
+    #[serde(default)]
+    clock_before: Option<String>,
+    #[serde(default)]
+    rfc6265bis_differs: bool,
+    #[serde(default)]
+    requires_public_suffix_list: bool,
+}
+
+/// Replays the cookie cases in `path` and compares with the expected-results
+/// file.
+///
+/// Each case starts from an empty jar with the default policy. Cases with a
+/// `clock_before` run at [`COOKIE_CLOCK`] (injected with the `_at`
+/// methods); the others run twice, through the plain methods (the system
+/// clock, as the client calls them) and at [`COOKIE_CLOCK`], and both must
+/// pass.
+pub fn cookies(path: &Path, bless: bool) -> Result<()> {
+    let text =
+        fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let cases: Vec<CookieCase> =
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let expected = read_expected(EXPECTED_COOKIES, bless)?;
+    let clock = parse_rfc3339(COOKIE_CLOCK).ok_or("bad COOKIE_CLOCK")?;
+
+    let mut results = BTreeMap::new();
+    let (mut bis, mut psl) = ((0, 0), (0, 0));
+    for case in &cases {
+        let failure = match &case.clock_before {
+            Some(before) => {
+                let before = parse_rfc3339(before)
+                    .ok_or_else(|| format!("{}: bad clock_before {before:?}", case.name))?;
+                if before <= clock {
+                    return Err(format!(
+                        "{}: clock_before {:?} is not after the injected clock {COOKIE_CLOCK}",
+                        case.name, case.clock_before
+                    ));
+                }
+                replay_cookies(case, Some(clock))?
+            }
+            None => match replay_cookies(case, None)? {
+                None => replay_cookies(case, Some(clock))?
+                    .map(|why| format!("at the injected clock {COOKIE_CLOCK}: {why}")),
+                Some(why) => Some(format!("with the system clock: {why}")),
+            },
+        };
+        let passed = failure.is_none();
+        if case.rfc6265bis_differs {
+            bis.0 += usize::from(passed);
+            bis.1 += 1;
+        }
+        if case.requires_public_suffix_list {
+            psl.0 += usize::from(passed);
+            psl.1 += 1;
+        }
+        if results.contains_key(&case.name) {
+            return Err(format!("duplicate cookie case name {}", case.name));
+        }
+        let verdict = CaseVerdict::judge(failure, expected.get(&case.name));
+        results.insert(case.name.clone(), verdict);
+    }
+    settle("cookies", EXPECTED_COOKIES, &results, &expected, bless)?;
+    println!(
+        "  (rfc6265bis_differs: {}/{} pass as RFC 6265; requires_public_suffix_list: {}/{} pass)",
+        bis.0, bis.1, psl.0, psl.1
+    );
+    Ok(())
+}
+
+/// Plays one cookie case at `clock` (`None`: the plain methods and the
+/// system clock); `Some(why)` when the Cookie header is not the expected one.
+fn replay_cookies(case: &CookieCase, clock: Option<SystemTime>) -> Result<Option<String>> {
+    let parse = |u: &str| url::Url::parse(u).map_err(|e| format!("{}: {u}: {e}", case.name));
+    let (set_url, request_url) = (parse(&case.set_url)?, parse(&case.request_url)?);
+    let jar = CookieJar::new();
+    let headers = case.set_cookie_headers.iter().map(|h| h.as_bytes());
+    let header = match clock {
+        Some(now) => {
+            jar.store_response_cookies_at(&set_url, headers, now);
+            jar.cookie_header_at(&request_url, now)
+        }
+        None => {
+            jar.store_response_cookies(&set_url, headers);
+            jar.cookie_header(&request_url)
+        }
+    };
+    let got = header.map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let want = case
+        .expected_cookie_header
+        .clone()
+        .filter(|h| !h.is_empty());
+    Ok((got != want).then(|| format!("Cookie header {got:?}, expected {want:?}")))
+}
+
+#[derive(Debug, Deserialize)]
+struct DateCase {
+    input: String,
+    /// An IMF-fixdate, or `null` when the algorithm must fail.
+    expected: Option<String>,
+    source_file: String,
+    index: u64,
+}
+
+/// Replays the cookie-date cases in `path` and compares with the
+/// expected-results file. A case's id is its source file's name and index.
+pub fn cookie_dates(path: &Path, bless: bool) -> Result<()> {
+    let text =
+        fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let cases: Vec<DateCase> =
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let expected = read_expected(EXPECTED_COOKIE_DATES, bless)?;
+    let mut results = BTreeMap::new();
+    for case in &cases {
+        let file = Path::new(&case.source_file).file_name().map_or_else(
+            || case.source_file.clone(),
+            |f| f.to_string_lossy().into_owned(),
+        );
+        let id = format!("{file}#{}", case.index);
+        let got = parse_cookie_date(&case.input).map(imf_fixdate);
+        let failure = (got != case.expected).then(|| {
+            format!(
+                "{:?} parsed to {got:?}, expected {:?}",
+                case.input, case.expected
+            )
+        });
+        if results.contains_key(&id) {
+            return Err(format!("duplicate cookie-date case {id}"));
+        }
+        results.insert(id.clone(), CaseVerdict::judge(failure, expected.get(&id)));
+    }
+    settle(
+        "cookie-dates",
+        EXPECTED_COOKIE_DATES,
+        &results,
+        &expected,
+        bless,
+    )
+}
+
+/// `2019-08-07T08:04:19Z` (the only form the vectors use).
+fn parse_rfc3339(s: &str) -> Option<SystemTime> {
+    let b = s.as_bytes();
+    if b.len() != 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[19] != b'Z' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
+    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (h, mi, se) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    let secs = days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + se;
+    let magnitude = Duration::from_secs(secs.unsigned_abs());
+    if secs >= 0 {
+        SystemTime::UNIX_EPOCH.checked_add(magnitude)
+    } else {
+        SystemTime::UNIX_EPOCH.checked_sub(magnitude)
+    }
+}
+
+/// Days since 1970-01-01 (H. Hinnant's `days_from_civil`).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = if m > 2 { m - 3 } else { m + 9 };
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The date of a day number (H. Hinnant's `civil_from_days`).
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// `Sun, 06 Nov 1994 08:49:37 GMT` (RFC 9110 §5.6.7).
+fn imf_fixdate(t: SystemTime) -> String {
+    let secs = match t.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        Err(e) => -i64::try_from(e.duration().as_secs()).unwrap_or(i64::MAX),
+    };
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (y, m, d) = civil_from_days(days);
+    const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let weekday = usize::try_from(days.rem_euclid(7)).map_or("?", |i| WEEKDAYS[i]);
+    let month = usize::try_from(m - 1)
+        .ok()
+        .and_then(|i| MONTHS.get(i))
+        .copied()
+        .unwrap_or("?");
+    format!(
+        "{weekday}, {d:02} {month} {y:04} {:02}:{:02}:{:02} GMT",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }

@@ -3,7 +3,7 @@
 //! ```text
 //! cargo xtask test          the whole suite: fmt, clippy, docs, layering, unit +
 //!                           integration tests against real peers, conformance, fuzz smoke
-//! cargo xtask conformance   replay the HTTP/1.1 response vectors (see docs/conformance.md)
+//! cargo xtask conformance   replay the HTTP/1.1 response and cookie vectors (see docs/conformance.md)
 //! cargo xtask bench         criterion benchmarks, courier side by side with the floor
 //! cargo xtask fuzz-smoke    run every fuzz target for a bounded time
 //! cargo xtask peers         start | stop the real test peers for a manual test run
@@ -31,9 +31,13 @@ commands:
   test          fmt, clippy, docs, layering, unit + integration tests (real peers),
                 conformance and a fuzz smoke run: what CI runs
                   --skip-fuzz     leave out the fuzz smoke run
-  conformance   replay ../shared/conformance/http1-responses.json
-                  --vectors PATH  another vector file
-                  --bless         rewrite the expected-results file
+  conformance   replay the vectors of ../shared/conformance/: the suites
+                  http1 (http1-responses.json), cookies (cookies.json) and
+                  cookie-dates (cookie-dates.json)
+                  --suite NAME    only this suite (repeatable)
+                  --vectors PATH  another vector file for one suite (http1
+                                  unless --suite says otherwise)
+                  --bless         rewrite the expected-results files
   bench         criterion benchmarks with ratio tables
                   --quick         shorter measurement (noisier)
   fuzz-smoke    each fuzz target for a bounded time

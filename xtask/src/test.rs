@@ -99,10 +99,7 @@ pub fn run(args: &[String]) -> Result<()> {
             .ok_or("no peers running")?;
         tests(&env)
     });
-    step("conformance", &mut || {
-        let vectors = util::shared_dir()?.join("conformance/http1-responses.json");
-        conformance::http1(&vectors, false)
-    });
+    step("conformance", &mut || conformance::all(false));
     if !skip_fuzz {
         step("fuzz smoke", &mut || fuzz::smoke(FUZZ_SECONDS));
     }
