@@ -59,6 +59,7 @@ pub mod cookies;
 mod error;
 #[cfg(feature = "multipart")]
 pub mod multipart;
+mod oneoff;
 mod redirect;
 mod request;
 mod response;
@@ -76,6 +77,7 @@ pub use courier_pool::{
 };
 pub use courier_proto::{Compression, Limits};
 pub use error::{BoxError, Error, Result, TimeoutPhase};
+pub use oneoff::{delete, get, head, options, patch, post, put, request};
 pub use redirect::DEFAULT_MAX_REDIRECTS;
 pub use request::{DEFAULT_CHUNK_SIZE, IntoUrl, RequestBuilder};
 pub use response::{ClientResponse, DEFAULT_MAX_BODY_SIZE, RELEASE_DRAIN_LIMIT};

@@ -95,7 +95,9 @@ enum Params {
 /// ```
 #[must_use = "a request does nothing until sent or awaited"]
 pub struct RequestBuilder {
-    session: ClientSession,
+    /// `None` only for a one-off session that could not be built (the
+    /// reason is in `error`).
+    session: Option<ClientSession>,
     method: Method,
     url: Result<Url>,
     params: Vec<Params>,
@@ -134,6 +136,19 @@ pub const DEFAULT_CHUNK_SIZE: usize = 16 * 1024;
 
 impl RequestBuilder {
     pub(crate) fn new(session: ClientSession, method: Method, url: Result<Url>) -> Self {
+        Self::with_session(Ok(session), method, url)
+    }
+
+    /// A request on `session`, or one that reports why there is none.
+    pub(crate) fn with_session(
+        session: Result<ClientSession>,
+        method: Method,
+        url: Result<Url>,
+    ) -> Self {
+        let (session, error) = match session {
+            Ok(session) => (Some(session), None),
+            Err(err) => (None, Some(err)),
+        };
         RequestBuilder {
             session,
             method,
@@ -155,7 +170,7 @@ impl RequestBuilder {
             timeouts: None,
             max_body_size: None,
             auto_decompress: None,
-            error: None,
+            error,
         }
     }
 
@@ -383,7 +398,11 @@ impl RequestBuilder {
 
     /// The total timeout of this request (aiohttp `timeout=`).
     pub fn timeout(mut self, total: Duration) -> Self {
-        let base = self.timeouts.unwrap_or(self.session.inner.timeouts);
+        let base = self.timeouts.unwrap_or_else(|| {
+            self.session
+                .as_ref()
+                .map_or_else(Timeouts::default, |s| s.inner.timeouts)
+        });
         self.timeouts = Some(base.total(Some(total)));
         self
     }
@@ -416,7 +435,6 @@ impl RequestBuilder {
     /// See [`Error`]: invalid input, connection failures, timeouts,
     /// malformed responses, redirects that cannot be followed.
     pub async fn send(self) -> Result<ClientResponse> {
-        let session = self.session.clone();
         let prepared = match self.prepare() {
             Ok(p) => p,
             Err((err, url)) => {
@@ -426,18 +444,23 @@ impl RequestBuilder {
                 });
             }
         };
+        let (session, prepared) = prepared;
         send::execute(&session.inner, prepared).await
     }
 
     /// Checks and assembles everything; the URL (if parsed) comes back
     /// with an error.
-    fn prepare(self) -> std::result::Result<Prepared, (Error, Option<Url>)> {
-        let session = &self.session.inner;
+    #[allow(clippy::type_complexity)]
+    fn prepare(self) -> std::result::Result<(ClientSession, Prepared), (Error, Option<Url>)> {
         let mut url = self.url.map_err(|e| (e, None))?;
         let fail = |err: Error, url: &Url| (err, Some(url.clone()));
         if let Some(err) = self.error {
             return Err(fail(err, &url));
         }
+        let Some(session_handle) = self.session else {
+            return Err(fail(Error::builder("no session"), &url));
+        };
+        let session = &session_handle.inner;
         if session.is_closed() {
             return Err(fail(
                 Error::new(crate::error::Kind::SessionClosed, None),
@@ -563,7 +586,7 @@ impl RequestBuilder {
             return Err(fail(Error::builder("invalid bytes in a cookie"), &url));
         }
 
-        Ok(Prepared {
+        let prepared = Prepared {
             method: self.method,
             url,
             headers,
@@ -582,7 +605,8 @@ impl RequestBuilder {
             timeouts: self.timeouts.unwrap_or(session.timeouts),
             max_body_size: self.max_body_size.unwrap_or(session.max_body_size),
             auto_decompress: self.auto_decompress.unwrap_or(session.auto_decompress),
-        })
+        };
+        Ok((session_handle, prepared))
     }
 }
 
