@@ -76,6 +76,9 @@ pub struct Content {
     read_sleep: Option<Pin<Box<Sleep>>>,
     url: Option<Url>,
     received: u64,
+    /// An error found while settling the buffered bytes, reported at the
+    /// first read after the bytes before it.
+    deferred: Option<Error>,
 }
 
 impl fmt::Debug for Content {
@@ -111,6 +114,7 @@ impl Content {
             read_sleep: None,
             url: None,
             received: 0,
+            deferred: None,
         }
     }
 
@@ -129,7 +133,7 @@ impl Content {
             Some(ContentCoding::Identity) | None => None,
             Some(coding) => Some(ContentDecoder::new(coding, limits)),
         };
-        Content {
+        let mut content = Content {
             live: Some(Live { conn, exchange }),
             buf,
             decoder,
@@ -143,6 +147,58 @@ impl Content {
             read_sleep: None,
             url: Some(url.clone()),
             received: 0,
+            deferred: None,
+        };
+        content.settle_buffered();
+        content
+    }
+
+    /// Takes the body out of the bytes that arrived with the head. When
+    /// they hold all of it (the common case for small responses), the
+    /// connection goes back to the pool at once, even if the caller never
+    /// reads the body.
+    fn settle_buffered(&mut self) {
+        let mut collected = BytesMut::new();
+        let mut single: Option<Bytes> = None;
+        while let Some(live) = &mut self.live {
+            if self.buf.is_empty() {
+                break;
+            }
+            let step = match live.exchange.read(&self.buf) {
+                Ok(step) => step,
+                Err(e) => {
+                    self.deferred = Some(Error::payload(e));
+                    break;
+                }
+            };
+            if step.consumed == 0 && !step.done {
+                break;
+            }
+            let chunk = self.buf.split_to(step.consumed).freeze();
+            let data = chunk.slice(step.data);
+            if !data.is_empty() {
+                match single.take() {
+                    None if collected.is_empty() => single = Some(data),
+                    first => {
+                        if let Some(first) = first {
+                            collected.extend_from_slice(&first);
+                        }
+                        collected.extend_from_slice(&data);
+                    }
+                }
+            }
+            if step.done {
+                if let Err(err) = self.end_of_body() {
+                    self.deferred = Some(err);
+                }
+                break;
+            }
+        }
+        let data = single.unwrap_or_else(|| collected.freeze());
+        if self.decoder.is_some() {
+            self.compressed = data;
+        } else {
+            self.pending = data;
         }
     }
 
@@ -206,6 +262,9 @@ impl Content {
     }
 
     fn poll_decoded(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Bytes>>> {
+        if let Some(err) = self.deferred.take() {
+            return Poll::Ready(Err(err));
+        }
         loop {
             if self.failed {
                 return Poll::Ready(Err(Error::payload("the response body failed earlier")));

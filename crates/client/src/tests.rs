@@ -757,7 +757,8 @@ async fn content_is_an_async_read() {
 #[tokio::test]
 async fn dropping_an_unfinished_response_closes_its_connection_and_release_keeps_it() {
     let (session, server) = session();
-    let log = serve(server, |_, _| Some(ok("0123456789")));
+    // A body larger than what arrives with the head.
+    let log = serve(server, |_, _| Some(ok(&"0123456789".repeat(20_000))));
     // Release drains and keeps the connection.
     let mut resp = session.get("http://a.test/").send().await.unwrap();
     resp.release().await;
@@ -899,4 +900,20 @@ async fn a_closed_session_refuses_requests() {
     assert!(session.closed());
     let err = session.get("http://a.test/").send().await.unwrap_err();
     assert!(err.is_closed(), "{err}");
+}
+
+#[tokio::test]
+async fn a_small_body_that_arrived_with_the_head_frees_the_connection_unread() {
+    let (session, server) = session();
+    let log = serve(server, |_, _| Some(ok("unread body")));
+    for _ in 0..3 {
+        let resp = session.get("http://a.test/").send().await.unwrap();
+        assert!(resp.connection().is_none(), "already back in the pool");
+        drop(resp);
+    }
+    let conns: Vec<usize> = requests(&log).iter().map(|(c, _)| *c).collect();
+    assert_eq!(conns, [0, 0, 0]);
+    // The body is still readable.
+    let mut resp = session.get("http://a.test/").send().await.unwrap();
+    assert_eq!(resp.read().await.unwrap(), "unread body");
 }
