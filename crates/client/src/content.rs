@@ -176,6 +176,7 @@ impl Content {
             }
             let chunk = self.buf.split_to(step.consumed).freeze();
             let data = chunk.slice(step.data);
+            self.received += data.len() as u64;
             if !data.is_empty() {
                 match single.take() {
                     None if collected.is_empty() => single = Some(data),
@@ -214,7 +215,9 @@ impl Content {
         self.live.as_ref().map(|live| &live.conn)
     }
 
-    /// Body bytes received from the network so far (before decoding).
+    /// Body bytes received so far as the server sent them: transfer
+    /// framing (chunk sizes) removed, content coding (gzip) not yet, so
+    /// for a compressed body this is its compressed size.
     pub fn bytes_received(&self) -> u64 {
         self.received
     }
@@ -304,6 +307,7 @@ impl Content {
                 let step = live.exchange.read(&self.buf).map_err(Error::payload)?;
                 let chunk = self.buf.split_to(step.consumed).freeze();
                 let data = chunk.slice(step.data);
+                self.received += data.len() as u64;
                 if step.done {
                     self.end_of_body()?;
                 }
@@ -363,8 +367,7 @@ impl Content {
                 self.end_of_body()?;
                 Poll::Ready(Ok(()))
             }
-            Poll::Ready(Ok(n)) => {
-                self.received += n as u64;
+            Poll::Ready(Ok(_)) => {
                 if let (Some(sleep), Some(limit)) = (&mut self.read_sleep, self.deadlines.read) {
                     sleep.as_mut().reset(Instant::now() + limit);
                 }
@@ -587,6 +590,13 @@ impl fmt::Debug for IterChunked<'_> {
         f.debug_struct("IterChunked")
             .field("size", &self.size)
             .finish_non_exhaustive()
+    }
+}
+
+impl IterChunked<'_> {
+    /// The next chunk, `None` at the end (the same as polling the stream).
+    pub async fn next(&mut self) -> Option<Result<Bytes>> {
+        poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
     }
 }
 

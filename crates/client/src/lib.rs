@@ -73,9 +73,15 @@ pub use content::{Content, DECODE_CHUNK_SIZE, DEFAULT_MAX_LINE, IterChunked, REA
 #[cfg(feature = "cookies")]
 pub use cookies::CookieJar;
 pub use courier_pool::{
-    BasicAuth, Charset, Connection, Connector, ProxyConnector, TcpConnector, UnixConnector,
+    BasicAuth, Charset, ConnectOptions, Connection, Connector, Family, Fingerprint,
+    FingerprintAlgorithm, PoolConfig, PoolConfigBuilder, PoolStats, ProxyConnector,
+    ProxyConnectorBuilder, Target, TcpConnector, TcpConnectorBuilder, TlsConfig, UnixConnector,
 };
-pub use courier_proto::{Compression, Limits};
+pub use courier_proto::{Compression, Fields, Limits};
+
+/// The connectors and the pool (`courier-pool`), for what the re-exports
+/// above leave out (resolvers, streams, dialers of your own).
+pub use courier_pool as pool;
 pub use error::{BoxError, Error, Result, TimeoutPhase};
 pub use oneoff::{delete, get, head, options, patch, post, put, request};
 pub use redirect::DEFAULT_MAX_REDIRECTS;

@@ -729,11 +729,7 @@ async fn content_has_aiohttps_stream_readers() {
     assert_eq!(content.read(2).await.unwrap(), "DE");
     let mut chunks = Vec::new();
     let mut iter = content.iter_chunked(4);
-    while let Some(chunk) = std::future::poll_fn(|cx| {
-        futures_core::Stream::poll_next(std::pin::Pin::new(&mut iter), cx)
-    })
-    .await
-    {
+    while let Some(chunk) = iter.next().await {
         chunks.push(chunk.unwrap());
     }
     assert_eq!(chunks, ["FGHI", "JKLM", "N"]);
