@@ -342,7 +342,7 @@ impl fmt::Display for Error {
             Kind::SessionClosed => f.write_str("session is closed")?,
         }
         if let Some(url) = &self.inner.url {
-            write!(f, " for {url}")?;
+            write!(f, " ({url})")?;
         }
         if let Some(source) = &self.inner.source {
             write!(f, ": {source}")?;
