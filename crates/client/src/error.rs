@@ -284,6 +284,15 @@ impl Error {
         }
     }
 
+    /// Takes the redirect history out of a too-many-redirects error (to
+    /// read the redirects' bodies); empty for other errors.
+    pub fn into_history(self) -> Vec<ClientResponse> {
+        match self.inner.kind {
+            Kind::TooManyRedirects(history) => history,
+            _ => Vec::new(),
+        }
+    }
+
     /// The pool's error in the source chain, if any.
     fn pool_error(&self) -> Option<&courier_pool::Error> {
         let mut source = self

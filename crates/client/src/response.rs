@@ -174,11 +174,17 @@ impl ClientResponse {
             .collect()
     }
 
-    /// The responses of the redirects followed to get here, oldest first
-    /// (their bodies were read, up to 64 KiB, and are readable with
-    /// [`read`](Self::read)).
+    /// The responses of the redirects followed to get here, oldest first.
+    /// Their bodies were read (up to 64 KiB) to keep the connection; read
+    /// them through [`history_mut`](Self::history_mut).
     pub fn history(&self) -> &[ClientResponse] {
         &self.history
+    }
+
+    /// The redirect responses, mutable, to [`read`](Self::read) their
+    /// bodies.
+    pub fn history_mut(&mut self) -> &mut [ClientResponse] {
+        &mut self.history
     }
 
     /// `Content-Length`, when the server sent a valid one.

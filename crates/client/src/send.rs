@@ -304,12 +304,21 @@ async fn send_once(
         }
     };
 
-    let (head_ex, mut buf) = write_request(&mut conn, exchange, body, deadlines)
-        .await
-        .map_err(|e| match e {
-            WriteFailure::Io(err) => stale(err),
-            WriteFailure::Other(err) => Failure::Fatal(err),
-        })?;
+    let mut buf = BytesMut::new();
+    let written = write_request(&mut conn, exchange, body, &mut buf, deadlines).await;
+    let head_ex = match written {
+        Ok(state) => state,
+        Err(WriteFailure::Io(err)) => return Err(stale(err)),
+        Err(WriteFailure::Other(err)) => return Err(Failure::Fatal(err)),
+        Err(WriteFailure::Broken(err, mut ex)) => {
+            // The server stopped reading; its answer may be waiting.
+            let read = read_head(&mut conn, &mut ex, &mut buf, deadlines.read);
+            match tokio::time::timeout(EARLY_RESPONSE_WAIT, read).await {
+                Ok(Ok(head)) => HeadState::Early(head, ex.proceed().map_err(Error::payload)?),
+                _ => return Err(stale(err)),
+            }
+        }
+    };
     let (head, next) = match head_ex {
         HeadState::Recv(mut ex) => {
             let head = read_head(&mut conn, &mut ex, &mut buf, deadlines.read).await;
@@ -374,8 +383,16 @@ fn build_response(
 enum WriteFailure {
     /// Writing to the connection failed (it may have been closed while idle).
     Io(Error),
+    /// Writing failed after the head went out: the server may have answered
+    /// already (a `413` refusing an upload) and closed; its answer may still
+    /// be read with this exchange.
+    Broken(Error, Box<Exchange<state::RecvHead>>),
     Other(Error),
 }
+
+/// How long a request whose upload the server cut short waits for the
+/// server's answer to arrive (1 s): it is normally already buffered.
+const EARLY_RESPONSE_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 enum HeadState {
     /// Read the head next.
@@ -396,21 +413,21 @@ async fn write_request(
     conn: &mut Connection,
     mut exchange: Exchange<state::SendHead>,
     body: Option<Body>,
+    buf: &mut BytesMut,
     deadlines: Deadlines,
-) -> std::result::Result<(HeadState, BytesMut), WriteFailure> {
+) -> std::result::Result<HeadState, WriteFailure> {
     let mut out = Vec::with_capacity(512);
     exchange.write(&mut out);
-    let mut buf = BytesMut::new();
     let step = exchange
         .proceed()
         .map_err(|e| WriteFailure::Other(Error::builder(e)))?;
     let mut send = match step {
         SendHeadResult::RecvHead(ex) => {
-            write_all(conn, &out).await?;
-            conn.flush()
-                .await
-                .map_err(|e| WriteFailure::Io(io_error(e)))?;
-            return Ok((HeadState::Recv(ex), buf));
+            return match write_all(conn, &out).await {
+                Ok(()) => Ok(HeadState::Recv(ex)),
+                Err(WriteFailure::Io(err)) => Err(WriteFailure::Broken(err, Box::new(ex))),
+                Err(other) => Err(other),
+            };
         }
         SendHeadResult::SendBody(send) => send,
         SendHeadResult::Await100(mut wait) => {
@@ -421,7 +438,7 @@ async fn write_request(
             out.clear();
             let waited = tokio::time::timeout(
                 EXPECT_CONTINUE_TIMEOUT,
-                await_continue(conn, &mut wait, &mut buf, deadlines.read),
+                await_continue(conn, &mut wait, buf, deadlines.read),
             )
             .await;
             match waited {
@@ -438,7 +455,7 @@ async fn write_request(
                             )));
                         }
                     };
-                    return Ok((HeadState::Early(head, next), buf));
+                    return Ok(HeadState::Early(head, next));
                 }
                 Ok(Ok(None)) | Err(_) => {}
                 Ok(Err(HeadFailure::Closed(err))) => return Err(WriteFailure::Io(err)),
@@ -457,6 +474,30 @@ async fn write_request(
             }
         }
     };
+    match send_body(conn, &mut send, &mut out, body).await {
+        Ok(()) => {}
+        Err(WriteFailure::Io(err)) => {
+            return Err(WriteFailure::Broken(err, Box::new(send.abandon())));
+        }
+        Err(other) => return Err(other),
+    }
+    let ex = send
+        .finish(&mut out)
+        .map_err(|e| WriteFailure::Other(Error::new(Kind::RequestBody, Some(Box::new(e)))))?;
+    match write_all(conn, &out).await {
+        Ok(()) => Ok(HeadState::Recv(ex)),
+        Err(WriteFailure::Io(err)) => Err(WriteFailure::Broken(err, Box::new(ex))),
+        Err(other) => Err(other),
+    }
+}
+
+/// Writes the body (what of the head is still in `out` goes first).
+async fn send_body(
+    conn: &mut Connection,
+    send: &mut Exchange<state::SendBody>,
+    out: &mut Vec<u8>,
+    body: Option<Body>,
+) -> std::result::Result<(), WriteFailure> {
     let body_err = |e: courier_proto::Error| {
         WriteFailure::Other(Error::new(Kind::RequestBody, Some(Box::new(e))))
     };
@@ -464,39 +505,34 @@ async fn write_request(
         None => {}
         Some(Source::Full(bytes)) => {
             if bytes.len() <= COALESCE_LIMIT {
-                send.write(&bytes, &mut out).map_err(body_err)?;
+                send.write(&bytes, out).map_err(body_err)?;
             } else {
-                write_all(conn, &out).await?;
+                write_all(conn, out).await?;
                 out.clear();
                 let mut rest = bytes;
                 while !rest.is_empty() {
                     let piece = rest.split_to(rest.len().min(WRITE_CHUNK));
-                    send.write(&piece, &mut out).map_err(body_err)?;
-                    write_all(conn, &out).await?;
+                    send.write(&piece, out).map_err(body_err)?;
+                    write_all(conn, out).await?;
                     out.clear();
                 }
             }
         }
         Some(Source::Stream(mut stream)) => {
-            write_all(conn, &out).await?;
+            write_all(conn, out).await?;
             out.clear();
             while let Some(chunk) = poll_fn(|cx| stream.as_mut().poll_next(cx)).await {
                 let chunk: Bytes = chunk
                     .map_err(|e| WriteFailure::Other(Error::new(Kind::RequestBody, Some(e))))?;
-                send.write(&chunk, &mut out).map_err(body_err)?;
+                send.write(&chunk, out).map_err(body_err)?;
                 if out.len() >= COALESCE_LIMIT {
-                    write_all(conn, &out).await?;
+                    write_all(conn, out).await?;
                     out.clear();
                 }
             }
         }
     }
-    let ex = send.finish(&mut out).map_err(body_err)?;
-    write_all(conn, &out).await?;
-    conn.flush()
-        .await
-        .map_err(|e| WriteFailure::Io(io_error(e)))?;
-    Ok((HeadState::Recv(ex), buf))
+    Ok(())
 }
 
 enum HeadFailure {

@@ -479,6 +479,13 @@ async fn too_many_redirects_carries_the_history() {
     assert_eq!(history.len(), 3);
     assert_eq!(history[2].url().path(), "/r1");
     assert_eq!(err.status(), Some(StatusCode::FOUND));
+    let mut history = err.into_history();
+    assert_eq!(history.len(), 3);
+    assert_eq!(
+        history[0].read().await.unwrap(),
+        "",
+        "the redirect bodies are kept"
+    );
 }
 
 #[tokio::test]
