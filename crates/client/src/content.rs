@@ -357,13 +357,9 @@ impl Content {
         let read = std::pin::pin!(live.conn.read_buf(&mut self.buf)).poll(cx);
         match read {
             Poll::Ready(Ok(0)) => {
-                live.exchange.eof().map_err(|e| {
-                    if e.is_incomplete() {
-                        Error::new(Kind::Disconnected, Some(Box::new(e)))
-                    } else {
-                        Error::payload(e)
-                    }
-                })?;
+                // A body cut short is a payload error (aiohttp
+                // `ClientPayloadError`), not a disconnect before the response.
+                live.exchange.eof().map_err(Error::payload)?;
                 self.end_of_body()?;
                 Poll::Ready(Ok(()))
             }
@@ -373,7 +369,7 @@ impl Content {
                 }
                 Poll::Ready(Ok(()))
             }
-            Poll::Ready(Err(e)) => Poll::Ready(Err(io_error(e))),
+            Poll::Ready(Err(e)) => Poll::Ready(Err(Error::payload(e))),
             Poll::Pending => {
                 self.poll_timers(cx)?;
                 Poll::Pending

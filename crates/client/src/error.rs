@@ -65,7 +65,7 @@ pub(crate) enum Kind {
     Payload,
     /// A buffered read refused a body larger than its limit.
     BodyTooLarge(u64),
-    /// The server closed the connection before the response was complete.
+    /// The server closed the connection before the response head.
     Disconnected,
     /// Reading the request body (a user's stream or file) failed.
     RequestBody,
@@ -214,14 +214,12 @@ impl Error {
     /// (aiohttp `ClientPayloadError`): bad framing, a truncated body, a
     /// broken compressed stream, or a buffered body over its limit.
     pub fn is_payload(&self) -> bool {
-        matches!(
-            self.inner.kind,
-            Kind::Payload | Kind::BodyTooLarge(_) | Kind::Disconnected
-        )
+        matches!(self.inner.kind, Kind::Payload | Kind::BodyTooLarge(_))
     }
 
-    /// The server closed the connection before the response was complete
-    /// (aiohttp `ServerDisconnectedError`).
+    /// The server closed the connection before the response head arrived
+    /// (aiohttp `ServerDisconnectedError`). A body cut short later is
+    /// [`is_payload`](Self::is_payload) instead.
     pub fn is_disconnected(&self) -> bool {
         matches!(self.inner.kind, Kind::Disconnected)
     }
@@ -401,7 +399,7 @@ mod tests {
         assert!(!shown.contains("secret"), "{shown}");
         assert!(!shown.contains("user"), "{shown}");
         assert_eq!(err.url().unwrap().as_str(), "http://example.com/x");
-        assert!(err.is_disconnected() && err.is_payload());
+        assert!(err.is_disconnected() && !err.is_payload());
     }
 
     #[test]
