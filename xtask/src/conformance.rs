@@ -1,8 +1,8 @@
 //! `cargo xtask conformance`: replays public test vectors against the codec
 //! and the cookie jar.
 //!
-//! Three suites, all from `../shared/conformance/` (see that directory's
-//! README):
+//! Four suites: three replay vectors from `../shared/conformance/` (see
+//! that directory's README), one compares courier with aiohttp:
 //!
 //! * `http1`: the HTTP/1.1 response vectors (llhttp and http-parser cases).
 //!   Every case is fed whole, split in two at every offset, and byte by
@@ -13,6 +13,10 @@
 //!   header of the next request compared byte for byte.
 //! * `cookie-dates`: the RFC 6265 §5.1.1 cookie-date cases
 //!   (`cookie-dates.json`) against `courier_client::cookies::parse_cookie_date`.
+//! * `differential`: the scenarios of `xtask/scenarios/differential.json`
+//!   through the aiohttp client and through courier against the real peers,
+//!   results compared ([`crate::differential`]; it starts the peers if no
+//!   `COURIER_PEER_*` variables say where they are).
 //!
 //! Each suite's outcome is compared with its committed expected-results file
 //! in `xtask/expected/`: any difference (a regression, or a case that starts
@@ -34,17 +38,20 @@ use courier_proto::{
 };
 use serde::Deserialize;
 
+use crate::differential;
 use crate::util::{self, Result};
 
 /// The expected-results file of the HTTP/1.1 suite, relative to the
 /// workspace root.
 const EXPECTED: &str = "xtask/expected/http1-responses.json";
 
-/// The suites: name, vector file in `../shared/conformance/`.
-const SUITES: [(&str, &str); 3] = [
+/// The suites: name, vector file in `../shared/conformance/` (for
+/// `differential`: the scenario file, relative to the workspace root).
+const SUITES: [(&str, &str); 4] = [
     ("http1", "http1-responses.json"),
     ("cookies", "cookies.json"),
     ("cookie-dates", "cookie-dates.json"),
+    ("differential", differential::SCENARIOS),
 ];
 
 /// Runs the command line
@@ -81,22 +88,27 @@ pub fn run(args: &[String]) -> Result<()> {
             [one] => one.clone(),
             _ => return Err("--vectors needs exactly one --suite".into()),
         };
-        return run_suite(&suite, &path, bless);
+        return run_suite(&suite, &path, bless, None);
     }
     if suites.is_empty() {
-        return all(bless);
+        return all(bless, None);
     }
-    run_suites(suites.iter().map(String::as_str), bless)
+    run_suites(suites.iter().map(String::as_str), bless, None)
 }
 
-/// Runs every suite on the shared vectors (what `cargo xtask test` runs).
-pub fn all(bless: bool) -> Result<()> {
-    run_suites(SUITES.iter().map(|(s, _)| *s), bless)
+/// Runs every suite on the shared vectors (what `cargo xtask test` runs,
+/// passing the environment of the peers it started as `peers_env`).
+pub fn all(bless: bool, peers_env: Option<&[(String, String)]>) -> Result<()> {
+    run_suites(SUITES.iter().map(|(s, _)| *s), bless, peers_env)
 }
 
 /// Runs the named suites on the shared vectors; all run even when one
 /// fails.
-fn run_suites<'a>(suites: impl Iterator<Item = &'a str>, bless: bool) -> Result<()> {
+fn run_suites<'a>(
+    suites: impl Iterator<Item = &'a str>,
+    bless: bool,
+    peers_env: Option<&[(String, String)]>,
+) -> Result<()> {
     let dir = util::shared_dir()?.join("conformance");
     let mut errors = Vec::new();
     for suite in suites {
@@ -105,7 +117,12 @@ fn run_suites<'a>(suites: impl Iterator<Item = &'a str>, bless: bool) -> Result<
             .find(|(s, _)| *s == suite)
             .map(|(_, f)| *f)
             .ok_or_else(|| format!("unknown suite `{suite}`"))?;
-        if let Err(e) = run_suite(suite, &dir.join(file), bless) {
+        let path = if suite == "differential" {
+            util::workspace_root().join(file)
+        } else {
+            dir.join(file)
+        };
+        if let Err(e) = run_suite(suite, &path, bless, peers_env) {
             errors.push(format!("{suite}: {e}"));
         }
     }
@@ -116,11 +133,17 @@ fn run_suites<'a>(suites: impl Iterator<Item = &'a str>, bless: bool) -> Result<
     }
 }
 
-fn run_suite(suite: &str, vectors: &Path, bless: bool) -> Result<()> {
+fn run_suite(
+    suite: &str,
+    vectors: &Path,
+    bless: bool,
+    peers_env: Option<&[(String, String)]>,
+) -> Result<()> {
     match suite {
         "http1" => http1(vectors, bless),
         "cookies" => cookies(vectors, bless),
         "cookie-dates" => cookie_dates(vectors, bless),
+        "differential" => differential::run(vectors, bless, peers_env),
         other => Err(format!("unknown suite `{other}`")),
     }
 }

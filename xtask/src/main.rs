@@ -3,7 +3,8 @@
 //! ```text
 //! cargo xtask test          the whole suite: fmt, clippy, docs, layering, unit +
 //!                           integration tests against real peers, conformance, fuzz smoke
-//! cargo xtask conformance   replay the HTTP/1.1 response and cookie vectors (see docs/conformance.md)
+//! cargo xtask conformance   replay the HTTP/1.1 response and cookie vectors, and compare
+//!                           courier with aiohttp on real peers (see docs/conformance.md)
 //! cargo xtask bench         criterion benchmarks, courier side by side with the floor
 //! cargo xtask fuzz-smoke    run every fuzz target for a bounded time
 //! cargo xtask peers         start | stop the real test peers for a manual test run
@@ -17,6 +18,7 @@
 
 mod bench;
 mod conformance;
+mod differential;
 mod fuzz;
 mod peers;
 mod test;
@@ -33,10 +35,13 @@ commands:
                   --skip-fuzz     leave out the fuzz smoke run
   conformance   replay the vectors of ../shared/conformance/: the suites
                   http1 (http1-responses.json), cookies (cookies.json) and
-                  cookie-dates (cookie-dates.json)
+                  cookie-dates (cookie-dates.json); and differential:
+                  xtask/scenarios/differential.json through aiohttp and
+                  courier against the real peers (started unless the
+                  COURIER_PEER_* variables are set)
                   --suite NAME    only this suite (repeatable)
-                  --vectors PATH  another vector file for one suite (http1
-                                  unless --suite says otherwise)
+                  --vectors PATH  another vector (or scenario) file for one
+                                  suite (http1 unless --suite says otherwise)
                   --bless         rewrite the expected-results files
   bench         criterion benchmarks with ratio tables
                   --quick         shorter measurement (noisier)

@@ -2,9 +2,10 @@
 //!
 //! Steps: toolchain components, rustfmt, clippy (`-D warnings`), rustdoc
 //! (`-D warnings`), the layering rules of DESIGN.md, real peers up, unit +
-//! integration + doc tests, conformance vectors, a fuzz smoke run, peers
-//! down. Every step runs even when an earlier one failed (unless it cannot:
-//! tests need peers), and a summary table ends the run.
+//! integration + doc tests, conformance (vectors, and the differential
+//! suite against the running peers), a fuzz smoke run, peers down. Every
+//! step runs even when an earlier one failed (unless it cannot: tests need
+//! peers), and a summary table ends the run.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -99,7 +100,11 @@ pub fn run(args: &[String]) -> Result<()> {
             .ok_or("no peers running")?;
         tests(&env)
     });
-    step("conformance", &mut || conformance::all(false));
+    // With the peers' environment: the differential suite talks to them.
+    step("conformance", &mut || {
+        let env = running.as_ref().map(peers::Peers::env);
+        conformance::all(false, env.as_deref())
+    });
     if !skip_fuzz {
         step("fuzz smoke", &mut || fuzz::smoke(FUZZ_SECONDS));
     }
@@ -231,10 +236,12 @@ fn layering() -> Result<()> {
             .unwrap_or(&[]);
         for dep in deps {
             let dep_name = dep["name"].as_str().unwrap_or("?");
+            // xtask is the task runner, outside the layers: its differential
+            // suite drives the async client on a runtime of its own.
             if dep_name == "tokio"
                 && !matches!(
                     name,
-                    "courier-pool" | "courier-client" | "courier-test-support"
+                    "courier-pool" | "courier-client" | "courier-test-support" | "xtask"
                 )
                 && dep["kind"].as_str() != Some("dev")
             {
