@@ -149,13 +149,13 @@ impl ClientResponse {
         &self.headers
     }
 
-    /// The header fields exactly as received: original case and order,
-    /// values as bytes (aiohttp `raw_headers`).
+    /// The header fields exactly as received: names in their original
+    /// case, values as bytes, in order (aiohttp `raw_headers`).
     ///
     /// ```no_run
     /// # async fn run(resp: courier_client::ClientResponse) {
     /// for (name, value) in resp.raw_headers().iter() {
-    ///     println!("{}: {}", String::from_utf8_lossy(name), String::from_utf8_lossy(value));
+    ///     println!("{name}: {}", String::from_utf8_lossy(value));
     /// }
     /// # }
     /// ```
