@@ -336,6 +336,9 @@ impl Content {
         // it unusable; the exchange counted them from our buffer.
         conn.set_reusable(!done.must_close() && self.buf.is_empty());
         conn.release();
+        // The read buffer is no longer needed: free it now rather than when
+        // the response is dropped.
+        self.buf = BytesMut::new();
         self.total_sleep = None;
         self.read_sleep = None;
         if self.decoder.is_none() {

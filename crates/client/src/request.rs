@@ -434,18 +434,17 @@ impl RequestBuilder {
     ///
     /// See [`Error`]: invalid input, connection failures, timeouts,
     /// malformed responses, redirects that cannot be followed.
-    pub async fn send(self) -> Result<ClientResponse> {
-        let prepared = match self.prepare() {
-            Ok(p) => p,
-            Err((err, url)) => {
-                return Err(match url {
-                    Some(url) => err.with_url(&url),
-                    None => err,
-                });
-            }
-        };
-        let (session, prepared) = prepared;
-        send::execute(&session.inner, prepared).await
+    pub fn send(self) -> impl Future<Output = Result<ClientResponse>> + Send + 'static {
+        // Checked now, so that the future holds only the checked request
+        // (boxed), not the builder.
+        let prepared = self.prepare().map(|(session, p)| (session, Box::new(p)));
+        async move {
+            let (session, prepared) = prepared.map_err(|(err, url)| match url {
+                Some(url) => err.with_url(&url),
+                None => err,
+            })?;
+            send::execute(&session.inner, prepared).await
+        }
     }
 
     /// Checks and assembles everything; the URL (if parsed) comes back

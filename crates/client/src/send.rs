@@ -28,13 +28,18 @@ const COALESCE_LIMIT: usize = 16 * 1024;
 /// The most bytes written to the socket at once for a large in-memory body.
 const WRITE_CHUNK: usize = 256 * 1024;
 
-/// The first read buffer for a response head (8 KiB); it grows as needed,
-/// up to the codec's head limit.
-const HEAD_BUFFER: usize = 8 * 1024;
+/// The first read buffer for a response head (4 KiB: most heads, and the
+/// small bodies that come with them, fit); it grows as needed, up to the
+/// codec's head limit. It is held only while a request is in flight, so
+/// with many requests in flight it is most of what each one costs.
+const HEAD_BUFFER: usize = 4 * 1024;
 
 /// How much of a redirect response's body is read to keep its connection
 /// (64 KiB); a longer body closes the connection instead.
 pub const REDIRECT_BODY_LIMIT: u64 = 64 * 1024;
+
+/// The "deadline" of a request without a total timeout: about 30 years.
+const NO_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30 * 365 * 24 * 3600);
 
 /// Everything one request needs, after the builder validated it.
 #[derive(Debug)]
@@ -66,26 +71,27 @@ pub(crate) struct Prepared {
 }
 
 /// Sends `p`, following redirects, within the total timeout.
-pub(crate) async fn execute(session: &SessionInner, p: Prepared) -> Result<ClientResponse> {
+pub(crate) async fn execute(session: &SessionInner, p: Box<Prepared>) -> Result<ClientResponse> {
     let url = p.url.clone();
     let deadlines = Deadlines {
         total: p.timeouts.get_total().map(|d| (Instant::now() + d, d)),
         read: p.timeouts.get_read(),
     };
-    let run = run(session, p, deadlines);
-    let result = match deadlines.total {
-        Some((at, limit)) => match tokio::time::timeout_at(at, run).await {
-            Ok(result) => result,
-            Err(_) => Err(Error::timeout(TimeoutPhase::Total, limit)),
-        },
-        None => run.await,
-    };
+    // One await point for both cases: a request without a total timeout
+    // gets a deadline nobody reaches (tokio clamps it), so that the run
+    // future exists once in this future, not once per branch.
+    let (at, limit) = deadlines
+        .total
+        .unwrap_or_else(|| (Instant::now() + NO_DEADLINE, NO_DEADLINE));
+    let result = tokio::time::timeout_at(at, run(session, p, deadlines))
+        .await
+        .unwrap_or_else(|_| Err(Error::timeout(TimeoutPhase::Total, limit)));
     result.map_err(|e| e.with_url(&url))
 }
 
 async fn run(
     session: &SessionInner,
-    mut p: Prepared,
+    mut p: Box<Prepared>,
     deadlines: Deadlines,
 ) -> Result<ClientResponse> {
     let mut history: Vec<ClientResponse> = Vec::new();
@@ -116,8 +122,11 @@ async fn run(
             return Ok(response);
         };
         let next = redirect::resolve(&p.url, location.as_bytes())?;
-        response.buffer_body(REDIRECT_BODY_LIMIT).await;
         history.push(response);
+        if let Some(last) = history.last_mut() {
+            // Boxed: the rare paths stay out of every request's future.
+            Box::pin(last.buffer_body(REDIRECT_BODY_LIMIT)).await;
+        }
         if history.len() >= p.max_redirects {
             return Err(Error::new(Kind::TooManyRedirects(history), None));
         }
@@ -170,15 +179,16 @@ async fn send_with_retry(
     deadlines: Deadlines,
 ) -> Result<ClientResponse> {
     let can_retry = body.is_none() || replay.is_some();
-    match send_once(session, p, body, deadlines, false).await {
+    // Only the error outlives the first attempt (a match on the awaited
+    // result would keep the whole result alive across the second one).
+    let err = match send_once(session, p, body, deadlines, false).await {
+        Ok(response) => return Ok(response),
+        Err(Failure::Stale(err)) if can_retry => err,
+        Err(Failure::Stale(err) | Failure::Fatal(err)) => return Err(err),
+    };
+    tracing::debug!(url = %p.url, error = %err, "kept-alive connection was closed; retrying once on a new one");
+    match Box::pin(send_once(session, p, replay, deadlines, true)).await {
         Ok(response) => Ok(response),
-        Err(Failure::Stale(err)) if can_retry => {
-            tracing::debug!(url = %p.url, error = %err, "kept-alive connection was closed; retrying once on a new one");
-            match send_once(session, p, replay, deadlines, true).await {
-                Ok(response) => Ok(response),
-                Err(Failure::Stale(err) | Failure::Fatal(err)) => Err(err),
-            }
-        }
         Err(Failure::Stale(err) | Failure::Fatal(err)) => Err(err),
     }
 }
@@ -313,7 +323,7 @@ async fn send_once(
         Err(WriteFailure::Broken(err, mut ex)) => {
             // The server stopped reading; its answer may be waiting.
             let read = read_head(&mut conn, &mut ex, &mut buf, deadlines.read);
-            match tokio::time::timeout(EARLY_RESPONSE_WAIT, read).await {
+            match Box::pin(tokio::time::timeout(EARLY_RESPONSE_WAIT, read)).await {
                 Ok(Ok(head)) => HeadState::Early(head, ex.proceed().map_err(Error::payload)?),
                 _ => return Err(stale(err)),
             }
@@ -436,10 +446,10 @@ async fn write_request(
                 .await
                 .map_err(|e| WriteFailure::Io(io_error(e)))?;
             out.clear();
-            let waited = tokio::time::timeout(
+            let waited = Box::pin(tokio::time::timeout(
                 EXPECT_CONTINUE_TIMEOUT,
                 await_continue(conn, &mut wait, buf, deadlines.read),
-            )
+            ))
             .await;
             match waited {
                 Ok(Ok(Some(head))) => {

@@ -192,7 +192,9 @@ struct Inner {
 /// assert!(!done.must_close(), "HTTP/1.1 with a length: reusable");
 /// ```
 pub struct Exchange<S> {
-    inner: Inner,
+    /// Boxed so that moving an exchange from state to state (and holding
+    /// one in a caller's future) costs a pointer, not the whole machine.
+    inner: Box<Inner>,
     _state: PhantomData<S>,
 }
 
@@ -224,7 +226,7 @@ impl Exchange<Prepare> {
     /// Starts an exchange for `request`, enforcing `limits` on the response.
     pub fn new(request: Request, limits: Limits) -> Exchange<Prepare> {
         Exchange {
-            inner: Inner {
+            inner: Box::new(Inner {
                 limits,
                 request,
                 plan: Plan::default(),
@@ -239,7 +241,7 @@ impl Exchange<Prepare> {
                 decoder: BodyDecoder::new(BodyMode::None, limits),
                 close: None,
                 leftover: 0,
-            },
+            }),
             _state: PhantomData,
         }
     }
