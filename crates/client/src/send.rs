@@ -516,6 +516,12 @@ async fn send_body(
         Some(Source::Full(bytes)) => {
             if bytes.len() <= COALESCE_LIMIT {
                 send.write(&bytes, out).map_err(body_err)?;
+            } else if send.is_direct() {
+                // No copy: the head goes out, then the caller's bytes.
+                send.write_direct(bytes.len()).map_err(body_err)?;
+                write_all(conn, out).await?;
+                out.clear();
+                write_all(conn, &bytes).await?;
             } else {
                 write_all(conn, out).await?;
                 out.clear();
@@ -534,6 +540,13 @@ async fn send_body(
             while let Some(chunk) = poll_fn(|cx| stream.as_mut().poll_next(cx)).await {
                 let chunk: Bytes = chunk
                     .map_err(|e| WriteFailure::Other(Error::new(Kind::RequestBody, Some(e))))?;
+                if send.is_direct() && chunk.len() > COALESCE_LIMIT {
+                    send.write_direct(chunk.len()).map_err(body_err)?;
+                    write_all(conn, out).await?;
+                    out.clear();
+                    write_all(conn, &chunk).await?;
+                    continue;
+                }
                 send.write(&chunk, out).map_err(body_err)?;
                 if out.len() >= COALESCE_LIMIT {
                     write_all(conn, out).await?;

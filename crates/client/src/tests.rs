@@ -931,3 +931,41 @@ fn a_request_in_flight_stays_small() {
     let size = std::mem::size_of_val(&fut);
     assert!(size <= 3 * 1024, "send future is {size} bytes");
 }
+
+#[tokio::test]
+async fn large_bodies_with_a_length_arrive_intact_and_a_short_stream_fails() {
+    let (session, server) = session();
+    let log = serve(server, |_, _| Some(ok("")));
+    let big: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    session
+        .put("http://a.test/")
+        .data(big.clone())
+        .send()
+        .await
+        .unwrap();
+    let pieces = vec![
+        Bytes::copy_from_slice(&big[..100_000]),
+        Bytes::copy_from_slice(&big[100_000..100_010]),
+        Bytes::copy_from_slice(&big[100_010..]),
+    ];
+    session
+        .put("http://a.test/")
+        .data(Body::wrap_stream(futures_stream(pieces)).with_length(big.len() as u64))
+        .send()
+        .await
+        .unwrap();
+    let log = requests(&log);
+    for (_, seen) in &log {
+        assert_eq!(seen.header("content-length"), Some("300000"));
+        assert!(seen.body == big, "body differs");
+    }
+    // A stream shorter than its declared length is an error, not a hang.
+    let short = futures_stream(vec![Bytes::from(vec![1u8; 50_000])]);
+    let err = session
+        .put("http://a.test/")
+        .data(Body::wrap_stream(short).with_length(60_000))
+        .send()
+        .await
+        .unwrap_err();
+    assert!(err.is_request_body(), "{err}");
+}

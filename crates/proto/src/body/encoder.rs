@@ -91,6 +91,44 @@ impl BodyEncoder {
         }
     }
 
+    /// True when the bytes on the wire are the data bytes themselves: a
+    /// `Content-Length` body without compression. The caller may then send
+    /// data straight from its own buffers and only account for it with
+    /// [`write_direct`](Self::write_direct), saving a copy.
+    pub fn is_direct(&self) -> bool {
+        matches!(self.framing, Framing::Length(_)) && self.compressor.is_none()
+    }
+
+    /// Accounts for `len` data bytes the caller sends itself (see
+    /// [`is_direct`](Self::is_direct)).
+    ///
+    /// ```
+    /// use courier_proto::BodyEncoder;
+    /// let mut encoder = BodyEncoder::with_length(5);
+    /// assert!(encoder.is_direct());
+    /// encoder.write_direct(5).unwrap(); // the caller wrote b"hello" itself
+    /// assert!(encoder.write_direct(1).is_err());
+    /// encoder.finish(&mut Vec::new()).unwrap();
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::BodyTooLong`] past the declared length (nothing is
+    /// accounted then); [`Error::OutOfOrder`] when the body is not direct
+    /// or is finished.
+    pub fn write_direct(&mut self, len: usize) -> Result<(), Error> {
+        if self.finished || !self.is_direct() {
+            return Err(Error::OutOfOrder(
+                "direct write on a framed or finished body",
+            ));
+        }
+        if len as u64 > self.remaining {
+            return Err(Error::BodyTooLong);
+        }
+        self.remaining -= len as u64;
+        Ok(())
+    }
+
     /// True once [`finish`](Self::finish) succeeded.
     pub fn is_finished(&self) -> bool {
         self.finished
@@ -200,6 +238,27 @@ fn write_hex(n: usize, out: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_plain_length_bodies_are_direct() {
+        assert!(!BodyEncoder::chunked(16).is_direct());
+        assert!(BodyEncoder::chunked(16).write_direct(1).is_err());
+        #[cfg(feature = "compression")]
+        {
+            let framing = Framing::Length(4);
+            assert!(
+                !BodyEncoder::new(framing, Some(Compression::Gzip))
+                    .unwrap()
+                    .is_direct()
+            );
+        }
+        let mut encoder = BodyEncoder::with_length(4);
+        encoder.write_direct(3).unwrap();
+        assert_eq!(encoder.remaining(), Some(1));
+        assert_eq!(encoder.write_direct(2), Err(Error::BodyTooLong));
+        assert_eq!(encoder.remaining(), Some(1), "nothing accounted on error");
+        assert_eq!(encoder.finish(&mut Vec::new()), Err(Error::BodyTooShort));
+    }
 
     #[test]
     fn hex() {

@@ -462,6 +462,22 @@ impl Exchange<SendBody> {
         self.inner.encoder.write(data, out)
     }
 
+    /// True when data may be sent without copying it through
+    /// [`write`](Self::write) (see [`BodyEncoder::is_direct`]).
+    pub fn is_direct(&self) -> bool {
+        self.inner.encoder.is_direct()
+    }
+
+    /// Accounts for `len` data bytes the caller sends itself (see
+    /// [`BodyEncoder::write_direct`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`BodyEncoder::write_direct`].
+    pub fn write_direct(&mut self, len: usize) -> Result<(), Error> {
+        self.inner.encoder.write_direct(len)
+    }
+
     /// Ends the body (last chunk, compressor flush) and moves on to the response.
     ///
     /// # Errors
