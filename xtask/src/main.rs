@@ -43,7 +43,9 @@ commands:
                   --vectors PATH  another vector (or scenario) file for one
                                   suite (http1 unless --suite says otherwise)
                   --bless         rewrite the expected-results files
-  bench         criterion benchmarks with ratio tables
+  bench [proto|pool|client] [--quick]
+                criterion benchmarks with ratio tables (client: courier,
+                reqwest, hyper-util and the floor, pinned apart)
                   --quick         shorter measurement (noisier)
   fuzz-smoke    each fuzz target for a bounded time
                   --seconds N     per target (default 10)

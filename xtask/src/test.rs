@@ -181,6 +181,25 @@ fn clippy() -> Result<()> {
         "-D",
         "warnings",
     ]))?;
+    // The client and the facade with every optional feature off (no TLS
+    // provider, no cookies, gzip, JSON or multipart), and the bench server.
+    for args in [
+        &[
+            "-p",
+            "courier-client",
+            "-p",
+            "courier",
+            "--no-default-features",
+        ][..],
+        &["-p", "courier-test-support", "--features", "bench-server"][..],
+    ] {
+        util::run(
+            util::cargo()
+                .args(["clippy", "--all-targets", "--locked"])
+                .args(args)
+                .args(["--", "-D", "warnings"]),
+        )?;
+    }
     // The codec also builds without its optional compression support.
     util::run(util::cargo().args([
         "clippy",
