@@ -4,6 +4,7 @@ use std::fmt;
 use std::future::{Future, poll_fn};
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
@@ -63,7 +64,9 @@ pub struct Content {
     live: Option<Live>,
     /// Bytes received and not yet parsed by the exchange.
     buf: BytesMut,
-    decoder: Option<ContentDecoder>,
+    /// Boxed: most bodies are not compressed, and a response is moved a few
+    /// times on its way to the caller.
+    decoder: Option<Box<ContentDecoder>>,
     /// Body bytes (transfer coding removed) not yet fed to the decoder.
     compressed: Bytes,
     /// Decoded bytes taken from a chunk but not yet handed out.
@@ -74,7 +77,7 @@ pub struct Content {
     deadlines: Deadlines,
     total_sleep: Option<Pin<Box<Sleep>>>,
     read_sleep: Option<Pin<Box<Sleep>>>,
-    url: Option<Url>,
+    url: Option<Arc<Url>>,
     received: u64,
     /// An error found while settling the buffered bytes, reported at the
     /// first read after the bytes before it.
@@ -127,11 +130,11 @@ impl Content {
         coding: Option<ContentCoding>,
         limits: &Limits,
         deadlines: Deadlines,
-        url: &Url,
+        url: Arc<Url>,
     ) -> Content {
         let decoder = match coding {
             Some(ContentCoding::Identity) | None => None,
-            Some(coding) => Some(ContentDecoder::new(coding, limits)),
+            Some(coding) => Some(Box::new(ContentDecoder::new(coding, limits))),
         };
         let mut content = Content {
             live: Some(Live { conn, exchange }),
@@ -145,7 +148,7 @@ impl Content {
             deadlines,
             total_sleep: None,
             read_sleep: None,
-            url: Some(url.clone()),
+            url: Some(url),
             received: 0,
             deferred: None,
         };

@@ -779,6 +779,11 @@ impl CookieJar {
         url: &Url,
         set_cookie: impl IntoIterator<Item = &'a [u8]>,
     ) -> usize {
+        // Most responses set no cookie: skip the clock and the lock.
+        let mut set_cookie = set_cookie.into_iter().peekable();
+        if set_cookie.peek().is_none() {
+            return 0;
+        }
         self.store_response_cookies_at(url, set_cookie, SystemTime::now())
     }
 
@@ -981,6 +986,10 @@ impl CookieJar {
     /// cookie matches. `Secure` cookies go only to `https` and `wss` URLs
     /// (`ws` is treated like `http`).
     pub fn cookie_header(&self, url: &Url) -> Option<HeaderValue> {
+        // Most sessions hold no cookie: skip the clock and the matching.
+        if self.lock().meta.is_empty() {
+            return None;
+        }
         self.cookie_header_at(url, SystemTime::now())
     }
 

@@ -470,7 +470,9 @@ impl RequestBuilder {
             let err = Error::builder(format!("unsupported URL scheme {:?}", url.scheme()));
             return Err(fail(err, &url));
         }
-        send::target_of(&url).map_err(|e| fail(e, &url))?;
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err(fail(Error::builder("URL has no host"), &url));
+        }
 
         // Credentials: the URL's, or the request's, else the session's.
         let from_url = if url.username().is_empty() && url.password().is_none() {

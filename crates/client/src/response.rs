@@ -5,7 +5,10 @@ use std::fmt;
 
 use bytes::Bytes;
 use courier_pool::Connection;
-use courier_proto::http::{HeaderMap, Method, StatusCode, Version, header};
+use std::sync::{Arc, OnceLock};
+
+use courier_proto::http::header::{HeaderName, HeaderValue};
+use courier_proto::http::{HeaderMap, Method, StatusCode, Version};
 use courier_proto::{Fields, ResponseHead};
 use url::Url;
 
@@ -47,10 +50,18 @@ pub const RELEASE_DRAIN_LIMIT: u64 = 1024 * 1024;
 /// # drop(body); Ok(()) }
 /// ```
 pub struct ClientResponse {
+    inner: Box<Inner>,
+}
+
+/// The response's state, boxed so that handing a response back through
+/// the layers of `send` moves a pointer.
+struct Inner {
     head: ResponseHead,
-    headers: HeaderMap,
+    /// Built from the raw fields on first use: most callers never ask.
+    headers: OnceLock<HeaderMap>,
     method: Method,
-    url: Url,
+    /// Shared with the body stream, which names it in its errors.
+    url: Arc<Url>,
     history: Vec<ClientResponse>,
     content: Content,
     body: Option<Bytes>,
@@ -62,10 +73,10 @@ impl fmt::Debug for ClientResponse {
         f.debug_struct("ClientResponse")
             .field("status", &self.status())
             .field("version", &self.version())
-            .field("method", &self.method)
-            .field("url", &self.url.as_str())
-            .field("headers", &self.headers)
-            .field("history", &self.history.len())
+            .field("method", &self.inner.method)
+            .field("url", &self.inner.url.as_str())
+            .field("headers", self.headers())
+            .field("history", &self.inner.history.len())
             .finish_non_exhaustive()
     }
 }
@@ -73,80 +84,101 @@ impl fmt::Debug for ClientResponse {
 impl ClientResponse {
     pub(crate) fn new(
         head: ResponseHead,
-        headers: HeaderMap,
         method: Method,
-        url: Url,
+        url: Arc<Url>,
         content: Content,
         max_body_size: u64,
     ) -> ClientResponse {
         ClientResponse {
-            head,
-            headers,
-            method,
-            url,
-            history: Vec::new(),
-            content,
-            body: None,
-            max_body_size,
+            inner: Box::new(Inner {
+                head,
+                headers: OnceLock::new(),
+                method,
+                url,
+                history: Vec::new(),
+                content,
+                body: None,
+                max_body_size,
+            }),
         }
     }
 
     pub(crate) fn set_history(&mut self, history: Vec<ClientResponse>) {
-        self.history = history;
+        self.inner.history = history;
     }
 
     /// Reads a redirect's body (up to `limit`) so that its connection can
     /// be reused and the body stays readable in the history.
     pub(crate) async fn buffer_body(&mut self, limit: u64) {
-        match self.content.read_to_end(limit).await {
-            Ok(bytes) => self.body = Some(bytes),
-            Err(_) => self.content.close(),
+        match self.inner.content.read_to_end(limit).await {
+            Ok(bytes) => self.inner.body = Some(bytes),
+            Err(_) => self.inner.content.close(),
         }
     }
 
     /// The HTTP version of the response.
     pub fn version(&self) -> Version {
-        self.head.version()
+        self.inner.head.version()
     }
 
     /// The status code.
     pub fn status(&self) -> StatusCode {
-        self.head.status()
+        self.inner.head.status()
     }
 
     /// The reason phrase as sent (`OK`, `Not Found`), decoded as Latin-1
     /// where it is not ASCII.
     pub fn reason(&self) -> Cow<'_, str> {
-        self.head.reason_lossy()
+        self.inner.head.reason_lossy()
     }
 
     /// The host of the URL that answered.
     pub fn host(&self) -> &str {
-        self.url.host_str().unwrap_or_default()
+        self.inner.url.host_str().unwrap_or_default()
     }
 
     /// The method of the request that got this response (after redirects,
     /// the last one's).
     pub fn method(&self) -> &Method {
-        &self.method
+        &self.inner.method
     }
 
     /// The URL that answered (after redirects, the last one), without
     /// userinfo.
     pub fn url(&self) -> &Url {
-        &self.url
+        &self.inner.url
     }
 
     /// The connection the body is still being read from; `None` once the
     /// body is complete (the connection went back to the pool or was
     /// closed).
     pub fn connection(&self) -> Option<&Connection> {
-        self.content.connection()
+        self.inner.content.connection()
     }
 
     /// The header fields. Repeated fields keep all their values.
     pub fn headers(&self) -> &HeaderMap {
-        &self.headers
+        self.inner.headers.get_or_init(|| {
+            let fields = self.inner.head.fields();
+            let mut map = HeaderMap::with_capacity(fields.len());
+            for (name, value) in fields.iter() {
+                // The codec admits only what `http` accepts; skip anything
+                // else rather than fail.
+                if let (Ok(name), Ok(value)) = (
+                    HeaderName::from_bytes(name.as_bytes()),
+                    HeaderValue::from_bytes(value),
+                ) {
+                    map.append(name, value);
+                }
+            }
+            map
+        })
+    }
+
+    /// The first value of header `name` as raw bytes, without building the
+    /// header map.
+    fn raw_header(&self, name: &str) -> Option<&[u8]> {
+        self.inner.head.header(name)
     }
 
     /// The header fields exactly as received: names in their original
@@ -160,14 +192,15 @@ impl ClientResponse {
     /// # }
     /// ```
     pub fn raw_headers(&self) -> &Fields {
-        self.head.fields()
+        self.inner.head.fields()
     }
 
     /// The cookies this response sets (its `Set-Cookie` fields), whether or
     /// not the session's jar accepted them.
     #[cfg(feature = "cookies")]
     pub fn cookies(&self) -> Vec<crate::cookies::Cookie> {
-        self.head
+        self.inner
+            .head
             .fields()
             .get_all("set-cookie")
             .filter_map(crate::cookies::parse_set_cookie)
@@ -178,20 +211,18 @@ impl ClientResponse {
     /// Their bodies were read (up to 64 KiB) to keep the connection; read
     /// them through [`history_mut`](Self::history_mut).
     pub fn history(&self) -> &[ClientResponse] {
-        &self.history
+        &self.inner.history
     }
 
     /// The redirect responses, mutable, to [`read`](Self::read) their
     /// bodies.
     pub fn history_mut(&mut self) -> &mut [ClientResponse] {
-        &mut self.history
+        &mut self.inner.history
     }
 
     /// `Content-Length`, when the server sent a valid one.
     pub fn content_length(&self) -> Option<u64> {
-        self.headers
-            .get(header::CONTENT_LENGTH)?
-            .to_str()
+        std::str::from_utf8(self.raw_header("content-length")?)
             .ok()?
             .trim()
             .parse()
@@ -201,9 +232,9 @@ impl ClientResponse {
     /// The media type of `Content-Type`, lowercase, without parameters
     /// (aiohttp `content_type`); `application/octet-stream` when absent.
     pub fn content_type(&self) -> Cow<'_, str> {
-        match self.headers.get(header::CONTENT_TYPE) {
+        match self.raw_header("content-type") {
             Some(value) => {
-                let value = String::from_utf8_lossy(value.as_bytes());
+                let value = String::from_utf8_lossy(value);
                 let mime = value.split(';').next().unwrap_or_default().trim();
                 Cow::Owned(mime.to_ascii_lowercase())
             }
@@ -215,16 +246,16 @@ impl ClientResponse {
     /// through it are not capped; what was already read by
     /// [`read`](Self::read) is not seen again.
     pub fn content(&mut self) -> &mut Content {
-        if let Some(body) = self.body.take() {
-            self.content = Content::done_with(body);
+        if let Some(body) = self.inner.body.take() {
+            self.inner.content = Content::done_with(body);
         }
-        &mut self.content
+        &mut self.inner.content
     }
 
     /// The body stream, owning the response's connection.
     pub fn into_content(mut self) -> Content {
         self.content();
-        self.content
+        self.inner.content
     }
 
     /// The whole body (aiohttp `read()`), decoded from gzip or deflate
@@ -237,22 +268,22 @@ impl ClientResponse {
     /// changed) is refused with [`Error::is_body_too_large`], without
     /// reading it when `Content-Length` already says so.
     pub async fn read(&mut self) -> Result<Bytes> {
-        if let Some(body) = &self.body {
+        if let Some(body) = &self.inner.body {
             return Ok(body.clone());
         }
-        let limit = self.max_body_size;
+        let limit = self.inner.max_body_size;
         let declared = self.content_length().filter(|_| !self.is_encoded());
         if declared.is_some_and(|len| len > limit) {
-            self.content.close();
-            return Err(Error::new(Kind::BodyTooLarge(limit), None).with_url(&self.url));
+            self.inner.content.close();
+            return Err(Error::new(Kind::BodyTooLarge(limit), None).with_url(&self.inner.url));
         }
-        let body = self.content.read_to_end(limit).await?;
-        self.body = Some(body.clone());
+        let body = self.inner.content.read_to_end(limit).await?;
+        self.inner.body = Some(body.clone());
         Ok(body)
     }
 
     fn is_encoded(&self) -> bool {
-        self.headers.contains_key(header::CONTENT_ENCODING)
+        self.raw_header("content-encoding").is_some()
     }
 
     /// The body as text (aiohttp `text()`): the charset of `Content-Type`,
@@ -264,7 +295,7 @@ impl ClientResponse {
     /// As [`read`](Self::read).
     pub async fn text(&mut self) -> Result<String> {
         let body = self.read().await?;
-        let content_type = self.headers.get(header::CONTENT_TYPE).map(|v| v.as_bytes());
+        let content_type = self.raw_header("content-type");
         Ok(text::decode(&body, content_type).text)
     }
 
@@ -294,7 +325,7 @@ impl ClientResponse {
         if !is_json(&content_type) {
             let message =
                 format!("attempt to decode JSON with unexpected content type {content_type:?}");
-            return Err(Error::decode(message).with_url(&self.url));
+            return Err(Error::decode(message).with_url(&self.inner.url));
         }
         self.json_any_content_type().await
     }
@@ -308,22 +339,22 @@ impl ClientResponse {
     #[cfg(feature = "json")]
     pub async fn json_any_content_type<T: serde::de::DeserializeOwned>(&mut self) -> Result<T> {
         let body = self.read().await?;
-        serde_json::from_slice(&body).map_err(|e| Error::decode(e).with_url(&self.url))
+        serde_json::from_slice(&body).map_err(|e| Error::decode(e).with_url(&self.inner.url))
     }
 
     /// Reads the rest of the body (up to [`RELEASE_DRAIN_LIMIT`]) so that
     /// the connection can go back to the pool, and forgets it (aiohttp
     /// `release()`). A longer body closes the connection instead.
     pub async fn release(&mut self) {
-        if self.body.is_none() {
-            self.content.drain(RELEASE_DRAIN_LIMIT).await;
+        if self.inner.body.is_none() {
+            self.inner.content.drain(RELEASE_DRAIN_LIMIT).await;
         }
     }
 
     /// Closes the connection unless the body is complete (aiohttp
     /// `close()`).
     pub fn close(&mut self) {
-        self.content.close();
+        self.inner.content.close();
     }
 
     /// The response itself for a 1xx-3xx status; an error carrying the
@@ -352,7 +383,7 @@ impl ClientResponse {
     pub fn error_for_status_ref(&self) -> Result<()> {
         let status = self.status();
         if status.is_client_error() || status.is_server_error() {
-            Err(Error::new(Kind::Status(status), None).with_url(&self.url))
+            Err(Error::new(Kind::Status(status), None).with_url(&self.inner.url))
         } else {
             Ok(())
         }

@@ -93,11 +93,12 @@ impl Target {
         if port == 0 {
             return Err(Error::InvalidTarget(format!("port 0 for host {host}")));
         }
-        Ok(Self {
-            scheme,
-            host: host.to_ascii_lowercase().into(),
-            port,
-        })
+        let host: Arc<str> = if host.bytes().any(|b| b.is_ascii_uppercase()) {
+            host.to_ascii_lowercase().into()
+        } else {
+            host.into()
+        };
+        Ok(Self { scheme, host, port })
     }
 
     /// The target of an absolute URL (`http`, `https`, `ws` or `wss`); the

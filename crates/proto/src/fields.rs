@@ -135,16 +135,20 @@ impl Fields {
 
     /// The value of the first field named `name` (ASCII case-insensitive).
     pub fn get(&self, name: &str) -> Option<&[u8]> {
-        self.iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
+        let name = name.as_bytes();
+        self.spans
+            .iter()
+            .find(|span| self.raw[span.name.range()].eq_ignore_ascii_case(name))
+            .map(|span| &self.raw[span.value.range()])
     }
 
     /// The values of every field named `name` (ASCII case-insensitive), in order.
     pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
-        self.iter()
-            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
+        // Names compare as bytes: no UTF-8 check per field on a lookup.
+        self.spans
+            .iter()
+            .filter(move |span| self.raw[span.name.range()].eq_ignore_ascii_case(name.as_bytes()))
+            .map(|span| &self.raw[span.value.range()])
     }
 
     /// True when a field named `name` is present.
