@@ -186,11 +186,7 @@ impl RequestBuilder {
         K: AsRef<str>,
         V: AsRef<str>,
     {
-        let pairs = pairs
-            .iter()
-            .map(|(k, v)| (k.as_ref().to_owned(), v.as_ref().to_owned()))
-            .collect();
-        self.params.push(Params::Pairs(pairs));
+        self.params.push(Params::Pairs(owned_pairs(pairs)));
         self
     }
 
@@ -210,27 +206,18 @@ impl RequestBuilder {
         V: TryInto<HeaderValue>,
         V::Error: Into<http::Error>,
     {
-        match (name.try_into(), value.try_into()) {
-            (Ok(name), Ok(value)) => {
+        match header_pair(name, value) {
+            Ok((name, value)) => {
                 self.headers.append(name, value);
                 self
             }
-            (Err(e), _) => self.fail(Error::builder(e.into())),
-            (_, Err(e)) => self.fail(Error::builder(e.into())),
+            Err(err) => self.fail(err),
         }
     }
 
     /// Headers (aiohttp `headers=`), added to those already set.
     pub fn headers(mut self, headers: HeaderMap) -> Self {
-        let mut last: Option<HeaderName> = None;
-        for (name, value) in headers {
-            if let Some(name) = name {
-                last = Some(name);
-            }
-            if let Some(name) = &last {
-                self.headers.append(name.clone(), value);
-            }
-        }
+        append_all(&mut self.headers, headers);
         self
     }
 
@@ -296,11 +283,7 @@ impl RequestBuilder {
         K: AsRef<str>,
         V: AsRef<str>,
     {
-        let pairs = pairs
-            .iter()
-            .map(|(k, v)| (k.as_ref().to_owned(), v.as_ref().to_owned()))
-            .collect();
-        self.data = Some(Data::Form(pairs));
+        self.data = Some(Data::Form(owned_pairs(pairs)));
         self
     }
 
@@ -608,6 +591,41 @@ impl RequestBuilder {
             auto_decompress: self.auto_decompress.unwrap_or(session.auto_decompress),
         };
         Ok((session_handle, prepared))
+    }
+}
+
+/// Pairs of anything string-like as owned pairs.
+fn owned_pairs<K: AsRef<str>, V: AsRef<str>>(pairs: &[(K, V)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.as_ref().to_owned(), v.as_ref().to_owned()))
+        .collect()
+}
+
+/// A header name and value from anything `http` can convert.
+pub(crate) fn header_pair<K, V>(name: K, value: V) -> Result<(HeaderName, HeaderValue)>
+where
+    K: TryInto<HeaderName>,
+    K::Error: Into<http::Error>,
+    V: TryInto<HeaderValue>,
+    V::Error: Into<http::Error>,
+{
+    let name = name.try_into().map_err(|e| Error::builder(e.into()))?;
+    let value = value.try_into().map_err(|e| Error::builder(e.into()))?;
+    Ok((name, value))
+}
+
+/// Appends every field of `headers` (a name followed by `None`s repeats
+/// it, as `HeaderMap::into_iter` yields them).
+pub(crate) fn append_all(map: &mut HeaderMap, headers: HeaderMap) {
+    let mut last: Option<HeaderName> = None;
+    for (name, value) in headers {
+        if let Some(name) = name {
+            last = Some(name);
+        }
+        if let Some(name) = &last {
+            map.append(name.clone(), value);
+        }
     }
 }
 

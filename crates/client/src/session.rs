@@ -15,7 +15,7 @@ use url::Url;
 #[cfg(feature = "cookies")]
 use crate::cookies::CookieJar;
 use crate::error::{Error, Result};
-use crate::request::{IntoUrl, RequestBuilder};
+use crate::request::{IntoUrl, RequestBuilder, append_all, header_pair};
 use crate::response::{ClientResponse, DEFAULT_MAX_BODY_SIZE};
 use crate::send::Prepared;
 use crate::timeouts::Timeouts;
@@ -406,15 +406,12 @@ impl ClientSessionBuilder {
         V: TryInto<HeaderValue>,
         V::Error: Into<http::Error>,
     {
-        match (name.try_into(), value.try_into()) {
-            (Ok(name), Ok(value)) => {
+        match header_pair(name, value) {
+            Ok((name, value)) => {
                 self.headers.append(name, value);
             }
-            (Err(e), _) => {
-                self.error.get_or_insert(Error::builder(e.into()));
-            }
-            (_, Err(e)) => {
-                self.error.get_or_insert(Error::builder(e.into()));
+            Err(err) => {
+                self.error.get_or_insert(err);
             }
         }
         self
@@ -422,20 +419,7 @@ impl ClientSessionBuilder {
 
     /// Default headers, added to those already set.
     pub fn headers(mut self, headers: HeaderMap) -> Self {
-        let mut last = None;
-        for (name, value) in headers {
-            let name = match name {
-                Some(name) => {
-                    last = Some(name.clone());
-                    name
-                }
-                None => match &last {
-                    Some(name) => name.clone(),
-                    None => continue,
-                },
-            };
-            self.headers.append(name, value);
-        }
+        append_all(&mut self.headers, headers);
         self
     }
 
