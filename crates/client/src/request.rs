@@ -230,13 +230,13 @@ impl RequestBuilder {
         N: TryInto<HeaderName>,
         N::Error: Into<http::Error>,
     {
-        for name in names {
-            match name.try_into() {
-                Ok(name) => self.skip.push(name),
-                Err(e) => return self.fail(Error::builder(e.into())),
+        match header_names(names) {
+            Ok(names) => {
+                self.skip.extend(names);
+                self
             }
+            Err(err) => self.fail(err),
         }
-        self
     }
 
     /// Basic credentials for this request (aiohttp `auth=`); they replace
@@ -613,6 +613,19 @@ where
     let name = name.try_into().map_err(|e| Error::builder(e.into()))?;
     let value = value.try_into().map_err(|e| Error::builder(e.into()))?;
     Ok((name, value))
+}
+
+/// Header names from anything `http` can convert.
+pub(crate) fn header_names<I, N>(names: I) -> Result<Vec<HeaderName>>
+where
+    I: IntoIterator<Item = N>,
+    N: TryInto<HeaderName>,
+    N::Error: Into<http::Error>,
+{
+    names
+        .into_iter()
+        .map(|name| name.try_into().map_err(|e| Error::builder(e.into())))
+        .collect()
 }
 
 /// Appends every field of `headers` (a name followed by `None`s repeats

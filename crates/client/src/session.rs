@@ -15,7 +15,7 @@ use url::Url;
 #[cfg(feature = "cookies")]
 use crate::cookies::CookieJar;
 use crate::error::{Error, Result};
-use crate::request::{IntoUrl, RequestBuilder, append_all, header_pair};
+use crate::request::{IntoUrl, RequestBuilder, append_all, header_names, header_pair};
 use crate::response::{ClientResponse, DEFAULT_MAX_BODY_SIZE};
 use crate::send::Prepared;
 use crate::timeouts::Timeouts;
@@ -432,12 +432,10 @@ impl ClientSessionBuilder {
         N: TryInto<HeaderName>,
         N::Error: Into<http::Error>,
     {
-        for name in names {
-            match name.try_into() {
-                Ok(name) => self.skip_auto_headers.push(name),
-                Err(e) => {
-                    self.error.get_or_insert(Error::builder(e.into()));
-                }
+        match header_names(names) {
+            Ok(names) => self.skip_auto_headers.extend(names),
+            Err(err) => {
+                self.error.get_or_insert(err);
             }
         }
         self
