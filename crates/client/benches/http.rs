@@ -15,6 +15,7 @@
 //! COURIER_BENCH_CRITERION 0: leave out the criterion groups
 //! COURIER_BENCH_ROUNDS    0: leave out the interleaved rounds
 //! COURIER_BENCH_QUICK     1: 6 rounds instead of 20
+//! COURIER_BENCH_ONLY      run only the round cases whose `group/server` contains this
 //! ```
 //!
 //! Every client runs on a current-thread tokio runtime on the bench thread
@@ -117,6 +118,8 @@ const EXTRA_VAR: &str = "COURIER_BENCH_EXTRA";
 const RSS_VAR: &str = "COURIER_BENCH_RSS";
 /// `0` leaves out the criterion groups.
 const CRITERION_VAR: &str = "COURIER_BENCH_CRITERION";
+/// Only the round cases whose `group/server` contains this text (optional).
+const ONLY_VAR: &str = "COURIER_BENCH_ONLY";
 /// `0` leaves out the interleaved rounds.
 const ROUNDS_VAR: &str = "COURIER_BENCH_ROUNDS";
 /// `1`: 6 rounds instead of 20 (`cargo xtask bench --quick`).
@@ -1035,6 +1038,11 @@ fn rounds_case<O>(
 ) where
     O: Op<Courier> + Op<Reqwest> + Op<Hyper> + Op<Floor>,
 {
+    if let Ok(only) = std::env::var(ONLY_VAR)
+        && !format!("{group}/{}", server.name).contains(&only)
+    {
+        return;
+    }
     let run = |kind: Kind, per_block: u64| {
         with_client!(clients, kind, |client| block(
             rt, server, client, op, per_block, spec
