@@ -108,6 +108,102 @@ CONTENT = {
 }
 
 
+def ws_frame(b0, payload, mask=None):
+    """A WebSocket frame (RFC 6455 §5.2): first byte b0, shortest length
+    form, masked with the 4-byte key `mask` if given."""
+    n = len(payload)
+    mask_bit = 0x80 if mask else 0
+    if n <= 125:
+        head = bytes([b0, mask_bit | n])
+    elif n <= 0xFFFF:
+        head = bytes([b0, mask_bit | 126]) + struct.pack(">H", n)
+    else:
+        head = bytes([b0, mask_bit | 127]) + struct.pack(">Q", n)
+    if mask:
+        payload = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        head += mask
+    return head + payload
+
+
+def ws_deflate(data, fresh=True, compressor=None):
+    """A permessage-deflate payload (RFC 7692 §7.2.1): raw DEFLATE, sync
+    flushed, the trailing 00 00 ff ff removed."""
+    c = compressor or zlib.compressobj(6, zlib.DEFLATED, -15)
+    out = c.compress(data) + c.flush(zlib.Z_SYNC_FLUSH)
+    assert out.endswith(b"\x00\x00\xff\xff")
+    return out[:-4]
+
+
+# ws_frame: raw frame headers (and a little payload), no control bytes.
+WS_FRAMES = {
+    "text-hello": ws_frame(0x81, b"Hello"),
+    "masked-rfc6455": ws_frame(0x81, b"Hello", mask=b"\x37\xfa\x21\x3d"),
+    "binary-126": ws_frame(0x82, bytes(126))[:8],
+    "binary-65535": ws_frame(0x82, bytes(65535))[:8],
+    "binary-65536": ws_frame(0x82, bytes(65536))[:12],
+    "close-masked": ws_frame(0x88, b"\x03\xe8", mask=b"\x01\x02\x03\x04"),
+    "continuation-no-fin": ws_frame(0x00, b"abc"),
+    "non-minimal-16": b"\x82\x7e\x00\x05hello",
+    "non-minimal-64": b"\x82\x7f\x00\x00\x00\x00\x00\x00\xff\xff",
+    "length-top-bit": b"\x82\x7f\x80\x00\x00\x00\x00\x00\x00\x00",
+    "ping-too-long": b"\x89\x7e\x00\x7e",
+    "fragmented-ping": b"\x09\x00",
+    "unknown-opcode": b"\x83\x00",
+    "rsv-bits": b"\xf1\x00",
+}
+
+EURO = "\u20ac".encode()
+HELLO_DEFLATED = b"\xf2\x48\xcd\xc9\xc9\x07\x00"  # RFC 7692 §7.2.3.1
+CHATTY = b"compress me, compress me, compress me " * 4
+_shared = zlib.compressobj(6, zlib.DEFLATED, -15)
+CHATTY_1 = ws_deflate(CHATTY, compressor=_shared)
+CHATTY_2 = ws_deflate(CHATTY, compressor=_shared)  # refers back to message 1
+
+# ws_read: (flags, pieces, server bytes). Flags: bit 0 deflate, bit 1 tight
+# limits, bit 2 close first, bit 3 server_no_context_takeover, bits 4-6
+# server_max_window_bits - 8 (see fuzz_targets/ws_read.rs).
+WS_READ = {
+    "messages-then-close": (0x00, 0x31, ws_frame(0x81, b"hello") + ws_frame(0x82, b"\x00\xff")
+                            + ws_frame(0x89, b"ping") + ws_frame(0x8A, b"pong")
+                            + ws_frame(0x88, b"\x03\xe8bye")),
+    "fragments-with-ping": (0x00, 0x00, ws_frame(0x01, b"Hel") + ws_frame(0x89, b"p")
+                            + ws_frame(0x00, b"") + ws_frame(0x80, b"lo")),
+    "utf8-split-across-fragments": (0x00, 0x73, ws_frame(0x01, EURO[:1]) + ws_frame(0x00, EURO[1:2])
+                                    + ws_frame(0x80, EURO[2:])),
+    "invalid-utf8-first-fragment": (0x00, 0xFF, ws_frame(0x01, b"ok\xff") + ws_frame(0x80, b"more")),
+    "close-no-status": (0x00, 0x00, ws_frame(0x88, b"")),
+    "close-invalid-code": (0x00, 0x31, ws_frame(0x88, b"\x03\xed")),
+    "close-bad-reason": (0x00, 0x31, ws_frame(0x88, b"\x03\xe8\xff")),
+    "frame-after-close": (0x00, 0x73, ws_frame(0x88, b"\x03\xe8") + ws_frame(0x81, b"late")),
+    "we-close-first": (0x04, 0x00, ws_frame(0x81, b"late") + ws_frame(0x89, b"")
+                       + ws_frame(0x88, b"\x03\xe8")),
+    "tight-limits-fragments": (0x02, 0x73, b"".join(ws_frame(0x02 if i == 0 else 0x00, bytes(60)) for i in range(5))
+                               + ws_frame(0x80, b"")),
+    "tight-limits-oversized-header": (0x02, 0x00, b"\x82\x7e\x01\x00"),
+    "masked-server-frame": (0x00, 0x31, ws_frame(0x81, b"Hello", mask=b"\x37\xfa\x21\x3d")),
+    "rsv1-without-deflate": (0x00, 0x00, ws_frame(0xC1, HELLO_DEFLATED)),
+    "eof-mid-frame": (0x00, 0xFF, b"\x82\x7e\x01\x00" + bytes(100)),
+    "deflate-hello": (0x01, 0x00, ws_frame(0xC1, HELLO_DEFLATED) + ws_frame(0x88, b"")),
+    "deflate-context-takeover": (0x01 | 0x70, 0x31, ws_frame(0xC1, CHATTY_1) + ws_frame(0x89, b"")
+                                 + ws_frame(0x42, CHATTY_2[:9]) + ws_frame(0x80, CHATTY_2[9:])),
+    "deflate-no-context-takeover": (0x01 | 0x08 | 0x70, 0x73, ws_frame(0xC1, ws_deflate(CHATTY))
+                                    + ws_frame(0xC1, ws_deflate(CHATTY))),
+    "deflate-window-9": (0x01 | 0x10, 0xFF, ws_frame(0xC2, ws_deflate(bytes(range(256)) * 3))),
+    "deflate-bomb-tight-limits": (0x03, 0x31, ws_frame(0xC2, ws_deflate(bytes(100000)))),
+    "deflate-corrupt": (0x01, 0x00, ws_frame(0xC1, b"\xff\xff\xff\xff")),
+    "deflate-invalid-utf8": (0x01, 0x31, ws_frame(0xC1, ws_deflate(b"ok\xc3"))),
+    "deflate-rsv1-on-continuation": (0x01, 0x00, ws_frame(0x41, ws_deflate(b"ab")) + ws_frame(0xC0, b"")),
+}
+
+# ws_unmask: key (4 bytes), offset, split, payload.
+WS_UNMASK = {
+    "empty": b"\x37\xfa\x21\x3d\x00\x00",
+    "rfc6455-hello": b"\x37\xfa\x21\x3d\x00\x02Hello",
+    "offset-3-odd-length": b"\xde\xad\xbe\xef\x03\x11" + bytes(range(37)),
+    "long-tail": b"\x01\x02\x03\x04\x05\xff" + bytes(range(256)) + bytes(range(45)),
+}
+
+
 def write(target, name, data):
     path = os.path.join(SEEDS, target, name)
     with open(path, "wb") as f:
@@ -118,7 +214,7 @@ def main():
     vectors_path = sys.argv[1] if len(sys.argv) > 1 else VECTORS
     with open(vectors_path) as f:
         vectors = json.load(f)
-    for target in ["h1_head", "h1_chunked", "h1_exchange", "content_decode"]:
+    for target in ["h1_head", "h1_chunked", "h1_exchange", "content_decode", "ws_frame", "ws_read", "ws_unmask"]:
         shutil.rmtree(os.path.join(SEEDS, target), ignore_errors=True)
         os.makedirs(os.path.join(SEEDS, target))
 
@@ -148,6 +244,15 @@ def main():
     # content_decode: flags (bit 0 = deflate, bits 1-3 = output size), piece control, body.
     for name, (coding, out_size, pieces, data) in CONTENT.items():
         write("content_decode", name, bytes([coding | out_size << 1, pieces]) + data)
+
+    # ws_frame: the bytes; ws_read: flags, piece control, the server's bytes;
+    # ws_unmask: key, offset, split, payload.
+    for name, data in WS_FRAMES.items():
+        write("ws_frame", name, data)
+    for name, (flags, pieces, data) in WS_READ.items():
+        write("ws_read", name, bytes([flags, pieces]) + data)
+    for name, data in WS_UNMASK.items():
+        write("ws_unmask", name, data)
 
 
 if __name__ == "__main__":

@@ -98,3 +98,11 @@ pub fn tight_limits() -> Limits {
         .max_decode_ratio(4)
         .decode_ratio_grace(512)
 }
+
+/// WebSocket limits small enough for a fuzzer's short inputs to hit both:
+/// frames of 64 bytes and messages of 256 (after decompression).
+pub fn ws_tight_limits() -> courier_ws::Limits {
+    courier_ws::Limits::default()
+        .max_frame_size(64)
+        .max_message_size(256)
+}
