@@ -86,13 +86,8 @@ struct Spec {
 }
 
 /// Every peer `start_all` starts, in the order their variables are listed.
-///
-/// Adding one is one entry; for example the WebSocket echo server would be:
-///
-/// ```text
-/// Spec { name: "ws-echo", script: "start-ws-echo.sh", env: &[], port_env: &[], ports: 2,
-///        endpoints: &[Tcp("WS", 0), Tcp("WSS", 1), Path("UNIX", "ws-echo-{port}.sock")] },
-/// ```
+/// Adding one is one entry here and its accessor in
+/// `courier-test-support`'s `peers` module.
 const PEERS: &[Spec] = {
     use Endpoint::{Path, Tcp};
     &[
@@ -130,6 +125,20 @@ const PEERS: &[Spec] = {
                 Tcp("HTTP", 0),
                 Tcp("HTTPS", 1),
                 Path("UNIX", "aiohttp-{port}.sock"),
+            ],
+        },
+        // The Python websockets echo server: ws, wss (PORT+1) and a Unix
+        // socket; permessage-deflate when the client offers it.
+        Spec {
+            name: "ws-echo",
+            script: "start-ws-echo.sh",
+            env: &[],
+            port_env: &[],
+            ports: 2,
+            endpoints: &[
+                Tcp("WS", 0),
+                Tcp("WSS", 1),
+                Path("UNIX", "ws-echo-{port}.sock"),
             ],
         },
         // Forward proxies: absolute-form requests and CONNECT to any
@@ -705,7 +714,12 @@ mod tests {
                     took: Duration::ZERO,
                 },
                 Running {
-                    spec: &PEERS[6],
+                    spec: &PEERS[3],
+                    port: 6500,
+                    took: Duration::ZERO,
+                },
+                Running {
+                    spec: &PEERS[7],
                     port: 6000,
                     took: Duration::ZERO,
                 },
@@ -729,8 +743,14 @@ mod tests {
             get("COURIER_PEER_AIOHTTP_UNIX"),
             Some("/s/aiohttp-5000.sock")
         );
+        assert_eq!(get("COURIER_PEER_WS_ECHO_WS"), Some("127.0.0.1:6500"));
+        assert_eq!(get("COURIER_PEER_WS_ECHO_WSS"), Some("127.0.0.1:6501"));
+        assert_eq!(
+            get("COURIER_PEER_WS_ECHO_UNIX"),
+            Some("/s/ws-echo-6500.sock")
+        );
         assert_eq!(get("COURIER_PEER_SQUID_AUTH_HTTP"), Some("127.0.0.1:6000"));
-        assert_eq!(env.len(), 2 + 5 + 3 + 1);
+        assert_eq!(env.len(), 2 + 5 + 3 + 3 + 1);
     }
 
     #[test]

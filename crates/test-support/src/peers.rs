@@ -15,6 +15,7 @@
 //! | `COURIER_PEER_NGINX_WWW` | nginx's document root, to compare bodies with the files |
 //! | `COURIER_PEER_HTTPBIN_HTTP`, `_UNIX` | httpbin under gunicorn ([`httpbin`]) |
 //! | `COURIER_PEER_AIOHTTP_HTTP`, `_HTTPS`, `_UNIX` | the aiohttp server peer ([`aiohttp`]) |
+//! | `COURIER_PEER_WS_ECHO_WS`, `_WSS`, `_UNIX` | the Python websockets echo server ([`ws_echo`]) |
 //! | `COURIER_PEER_TINYPROXY_HTTP` | tinyproxy, a forward proxy without auth ([`tinyproxy`]) |
 //! | `COURIER_PEER_TINYPROXY_AUTH_HTTP` | tinyproxy wanting Basic proxy auth `user:pass` ([`tinyproxy_auth`]) |
 //! | `COURIER_PEER_SQUID_HTTP` | squid, a forward proxy without auth ([`squid`]) |
@@ -128,6 +129,35 @@ impl Aiohttp {
     }
 }
 
+/// The WebSocket echo server (PyPI websockets): every text and binary
+/// message comes back; `/headers` first sends the handshake request as
+/// JSON, `/close/<code>` closes at once with that code and reason `bye`,
+/// `/ping` pings first, `/send-then-close` sends `hello` and three bytes
+/// then closes with 1000. Subprotocols `chat` and `superchat`;
+/// permessage-deflate when offered; messages up to 64 MiB.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WsEcho {
+    /// `ws://`.
+    pub ws: SocketAddr,
+    /// `wss://` with a certificate for `localhost` and `127.0.0.1` from [`ca_pem`].
+    pub wss: SocketAddr,
+    /// `ws://` over a Unix socket.
+    pub unix: PathBuf,
+}
+
+impl WsEcho {
+    /// `ws://127.0.0.1:PORT{path}`; `path` starts with `/`.
+    pub fn ws_url(&self, path: &str) -> String {
+        format!("ws://{}{path}", self.ws)
+    }
+
+    /// `wss://127.0.0.1:PORT{path}`; `path` starts with `/`.
+    pub fn wss_url(&self, path: &str) -> String {
+        format!("wss://{}{path}", self.wss)
+    }
+}
+
 /// A forward HTTP proxy (tinyproxy or squid) on 127.0.0.1: absolute-form
 /// requests and CONNECT to any 127.0.0.1 port, from 127.0.0.1 only.
 ///
@@ -183,6 +213,16 @@ pub fn httpbin() -> Httpbin {
 #[track_caller]
 pub fn aiohttp() -> Aiohttp {
     or_panic(aiohttp_from(&process_env))
+}
+
+/// The running WebSocket echo server.
+///
+/// # Panics
+///
+/// As [`nginx`].
+#[track_caller]
+pub fn ws_echo() -> WsEcho {
+    or_panic(ws_echo_from(&process_env))
 }
 
 /// The running tinyproxy without auth.
@@ -409,6 +449,15 @@ fn aiohttp_from(get: &dyn Fn(&str) -> Option<OsString>) -> Result<Aiohttp, EnvEr
     })
 }
 
+fn ws_echo_from(get: &dyn Fn(&str) -> Option<OsString>) -> Result<WsEcho, EnvError> {
+    let vars = Vars::peer(get, "ws-echo");
+    Ok(WsEcho {
+        ws: vars.addr("WS")?,
+        wss: vars.addr("WSS")?,
+        unix: vars.path("UNIX")?,
+    })
+}
+
 /// The proxy peer `name`; `auth` says whether xtask started it with
 /// `PROXY_AUTH`.
 fn proxy_from(
@@ -455,6 +504,9 @@ mod tests {
         ("COURIER_PEER_AIOHTTP_HTTP", "127.0.0.1:6000"),
         ("COURIER_PEER_AIOHTTP_HTTPS", "127.0.0.1:6001"),
         ("COURIER_PEER_AIOHTTP_UNIX", "/s/aiohttp-6000.sock"),
+        ("COURIER_PEER_WS_ECHO_WS", "127.0.0.1:6500"),
+        ("COURIER_PEER_WS_ECHO_WSS", "127.0.0.1:6501"),
+        ("COURIER_PEER_WS_ECHO_UNIX", "/s/ws-echo-6500.sock"),
         ("COURIER_PEER_TINYPROXY_HTTP", "127.0.0.1:7000"),
         ("COURIER_PEER_TINYPROXY_AUTH_HTTP", "127.0.0.1:7001"),
         ("COURIER_PEER_SQUID_HTTP", "127.0.0.1:7002"),
@@ -479,6 +531,11 @@ mod tests {
         let aiohttp = aiohttp_from(&get).unwrap();
         assert_eq!(aiohttp.https.port(), 6001);
         assert_eq!(aiohttp.url("/echo?a=1"), "http://127.0.0.1:6000/echo?a=1");
+
+        let ws_echo = ws_echo_from(&get).unwrap();
+        assert_eq!(ws_echo.ws_url("/headers"), "ws://127.0.0.1:6500/headers");
+        assert_eq!(ws_echo.wss_url("/"), "wss://127.0.0.1:6501/");
+        assert_eq!(ws_echo.unix, Path::new("/s/ws-echo-6500.sock"));
 
         let tinyproxy = proxy_from(&get, "tinyproxy", false).unwrap();
         assert_eq!(tinyproxy.addr.port(), 7000);
