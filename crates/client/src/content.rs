@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
-use bytes::{Buf, BufMut as _, Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use courier_pool::Connection;
 use courier_proto::{ContentCoding, ContentDecoder, Exchange, Limits, state};
 use futures_core::Stream;
@@ -18,16 +18,8 @@ use url::Url;
 
 use crate::error::{Error, Kind, Result, TimeoutPhase};
 
-/// How much the client first asks the socket for at a time while reading
-/// a body (64 KiB).
+/// How much the client asks the socket for at a time (64 KiB).
 pub const READ_BUFFER_SIZE: usize = 64 * 1024;
-
-/// The most the client asks the socket for at a time (256 KiB): each read
-/// that fills all the room it was given doubles the next one, from
-/// [`READ_BUFFER_SIZE`] up to this. A body arriving faster than it is read
-/// (a large download on a fast link) is then taken in fewer, larger reads:
-/// fewer system calls and wake-ups. The buffer is freed when the body ends.
-pub const MAX_READ_BUFFER_SIZE: usize = 256 * 1024;
 
 /// Most bytes one decoded (gunzipped, inflated) chunk holds (32 KiB).
 pub const DECODE_CHUNK_SIZE: usize = 32 * 1024;
@@ -87,9 +79,6 @@ pub struct Content {
     read_sleep: Option<Pin<Box<Sleep>>>,
     url: Option<Arc<Url>>,
     received: u64,
-    /// How much the next read asks for: [`READ_BUFFER_SIZE`] doubling up
-    /// to [`MAX_READ_BUFFER_SIZE`] while reads fill their room.
-    read_size: usize,
     /// An error found while settling the buffered bytes, reported at the
     /// first read after the bytes before it.
     deferred: Option<Error>,
@@ -128,7 +117,6 @@ impl Content {
             read_sleep: None,
             url: None,
             received: 0,
-            read_size: READ_BUFFER_SIZE,
             deferred: None,
         }
     }
@@ -162,7 +150,6 @@ impl Content {
             read_sleep: None,
             url: Some(url),
             received: 0,
-            read_size: READ_BUFFER_SIZE,
             deferred: None,
         };
         content.settle_buffered();
@@ -368,14 +355,12 @@ impl Content {
         let Some(live) = &mut self.live else {
             return Poll::Ready(Ok(()));
         };
-        if self.buf.capacity() - self.buf.len() < self.read_size / 4 {
-            self.buf.reserve(self.read_size);
+        if self.buf.capacity() - self.buf.len() < READ_BUFFER_SIZE / 4 {
+            self.buf.reserve(READ_BUFFER_SIZE);
         }
-        let room = (self.buf.capacity() - self.buf.len()).min(self.read_size);
         // `read_buf` makes one `poll_read` attempt per poll, so a fresh
         // future each time loses nothing.
-        let mut limited = (&mut self.buf).limit(room);
-        let read = std::pin::pin!(live.conn.read_buf(&mut limited)).poll(cx);
+        let read = std::pin::pin!(live.conn.read_buf(&mut self.buf)).poll(cx);
         match read {
             Poll::Ready(Ok(0)) => {
                 // A body cut short is a payload error (aiohttp
@@ -384,10 +369,7 @@ impl Content {
                 self.end_of_body()?;
                 Poll::Ready(Ok(()))
             }
-            Poll::Ready(Ok(n)) => {
-                if n == room && self.read_size < MAX_READ_BUFFER_SIZE {
-                    self.read_size *= 2;
-                }
+            Poll::Ready(Ok(_)) => {
                 if let (Some(sleep), Some(limit)) = (&mut self.read_sleep, self.deadlines.read) {
                     sleep.as_mut().reset(Instant::now() + limit);
                 }

@@ -69,10 +69,7 @@ mod text;
 mod timeouts;
 
 pub use body::{Body, BodyStream, READER_CHUNK_SIZE};
-pub use content::{
-    Content, DECODE_CHUNK_SIZE, DEFAULT_MAX_LINE, IterChunked, MAX_READ_BUFFER_SIZE,
-    READ_BUFFER_SIZE,
-};
+pub use content::{Content, DECODE_CHUNK_SIZE, DEFAULT_MAX_LINE, IterChunked, READ_BUFFER_SIZE};
 #[cfg(feature = "cookies")]
 pub use cookies::CookieJar;
 pub use courier_pool::{

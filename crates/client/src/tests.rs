@@ -969,35 +969,3 @@ async fn large_bodies_with_a_length_arrive_intact_and_a_short_stream_fails() {
         .unwrap_err();
     assert!(err.is_request_body(), "{err}");
 }
-
-#[tokio::test]
-async fn a_fast_large_body_is_read_in_growing_but_bounded_reads() {
-    use crate::{MAX_READ_BUFFER_SIZE, READ_BUFFER_SIZE};
-    // Pipes holding the whole answer, as a socket with a large window: the
-    // body is all there before the client reads it.
-    let (connector, server) = DuplexConnector::with_buffer(PoolConfig::default(), 4 << 20);
-    let session = ClientSession::builder()
-        .connector(connector)
-        .build()
-        .unwrap();
-    let body: Vec<u8> = (0..(2u32 << 20)).map(|i| (i % 251) as u8).collect();
-    let reply = {
-        let mut reply =
-            format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
-        reply.extend_from_slice(&body);
-        reply
-    };
-    serve(server, move |_, _| Some(reply.clone()));
-    let mut resp = session.get("http://a.test/").send().await.unwrap();
-    let content = resp.content();
-    let (mut got, mut largest) = (Vec::new(), 0);
-    while let Some(chunk) = content.chunk().await.unwrap() {
-        largest = largest.max(chunk.len());
-        got.extend_from_slice(&chunk);
-    }
-    assert!(got == body, "body differs");
-    // Reads grew past the first size, and never past the cap.
-    assert!(largest > READ_BUFFER_SIZE, "largest read {largest}");
-    assert!(largest <= MAX_READ_BUFFER_SIZE, "largest read {largest}");
-    assert_eq!(session.connector().stats().idle, 1, "back in the pool");
-}
