@@ -26,9 +26,10 @@ const READ_CHUNK: usize = 4096;
 ///   it must use absolute-form (`GET http://origin/path HTTP/1.1`) with the
 ///   `Proxy-Authorization` value of [`ProxyInfo::authorization`]; the
 ///   HTTP layer reads both from [`crate::Connection::proxy`].
-/// * `https://` targets: a `CONNECT origin:port` tunnel (with
-///   `Proxy-Authorization` when credentials are set), then TLS with the
-///   origin through it. A refusal is [`Error::ProxyStatus`] with the
+/// * `https://` targets, and `http://` ones that ask for it
+///   ([`Target::with_tunnel`], as `ws://` does): a `CONNECT origin:port`
+///   tunnel (with `Proxy-Authorization` when credentials are set), then
+///   TLS with the origin through it when the target is secure. A refusal is [`Error::ProxyStatus`] with the
 ///   proxy's status.
 ///
 /// Connections are pooled per (proxy, origin). Unlike aiohttp 0.21 (whose
@@ -165,7 +166,7 @@ impl Dial for ProxyDial {
     fn dial<'a>(&'a self, target: &'a Target) -> BoxFuture<'a, Result<Established, Error>> {
         Box::pin(async move {
             let mut stream = self.tcp.connect_tcp(&self.proxy_target).await?;
-            if !target.is_secure() {
+            if !target.wants_tunnel() {
                 return Ok(Established::via_proxy(stream, Arc::clone(&self.forward)));
             }
             tunnel(
@@ -175,7 +176,11 @@ impl Dial for ProxyDial {
                 self.tunnel.authorization.as_ref(),
             )
             .await?;
-            let stream = self.tcp.tls_handshake(stream, target).await?;
+            let stream = if target.is_secure() {
+                self.tcp.tls_handshake(stream, target).await?
+            } else {
+                stream
+            };
             Ok(Established::via_proxy(stream, Arc::clone(&self.tunnel)))
         })
     }
@@ -348,6 +353,59 @@ mod tests {
                 "{answer:?}: {result:?}"
             );
         }
+    }
+
+    /// A plain target that asks for a tunnel (a `ws://` URL) gets a
+    /// `CONNECT`, and requests on it use origin-form; one that does not is
+    /// forwarded.
+    #[tokio::test]
+    async fn plain_targets_are_tunnelled_only_when_they_ask() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let proxy = tokio::spawn(async move {
+            let mut firsts = Vec::new();
+            for _ in 0..2 {
+                let (mut sock, _) = listener.accept().await.unwrap();
+                let mut request = Vec::new();
+                let mut buf = [0u8; 1024];
+                let got_head = tokio::time::timeout(std::time::Duration::from_millis(300), async {
+                    while !request.ends_with(b"\r\n\r\n") {
+                        let n = sock.read(&mut buf).await.unwrap();
+                        if n == 0 {
+                            break;
+                        }
+                        request.extend_from_slice(&buf[..n]);
+                    }
+                })
+                .await;
+                if got_head.is_ok() && request.starts_with(b"CONNECT ") {
+                    sock.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                        .await
+                        .unwrap();
+                }
+                firsts.push(String::from_utf8(request).unwrap());
+            }
+            firsts
+        });
+        let connector = ProxyConnector::builder(&format!("http://127.0.0.1:{port}"))
+            .build()
+            .unwrap();
+        let plain = Target::new(Scheme::Http, "origin.test", 8080).unwrap();
+        let conn = crate::Connector::connect(&connector, &plain.clone().with_tunnel(true))
+            .await
+            .unwrap();
+        assert!(conn.proxy().unwrap().is_tunnel());
+        assert!(!conn.proxy().unwrap().uses_absolute_form());
+        let forwarded = crate::Connector::connect(&connector, &plain).await.unwrap();
+        assert!(forwarded.proxy().unwrap().uses_absolute_form());
+        drop((conn, forwarded));
+        let firsts = proxy.await.unwrap();
+        assert!(
+            firsts[0].starts_with("CONNECT origin.test:8080 HTTP/1.1\r\n"),
+            "{firsts:?}"
+        );
+        // The forwarded connection sends nothing until a request does.
+        assert_eq!(firsts[1], "", "{firsts:?}");
     }
 
     #[test]

@@ -65,6 +65,8 @@ pub struct Target {
     scheme: Scheme,
     host: Arc<str>,
     port: u16,
+    /// Through a proxy, ask for a `CONNECT` tunnel even for plain HTTP.
+    tunnel: bool,
 }
 
 impl Target {
@@ -98,7 +100,40 @@ impl Target {
         } else {
             host.into()
         };
-        Ok(Self { scheme, host, port })
+        Ok(Self {
+            scheme,
+            host,
+            port,
+            tunnel: false,
+        })
+    }
+
+    /// The same target, asking proxies for a `CONNECT` tunnel even when
+    /// the scheme is plain `http`: what a WebSocket (`ws://`) needs, since
+    /// a forward proxy would not pass its upgraded connection on. Direct
+    /// connectors ignore it. Connections with and without it are pooled
+    /// apart.
+    ///
+    /// ```
+    /// use courier_pool::{Scheme, Target};
+    ///
+    /// let target = Target::new(Scheme::Http, "example.com", 80).unwrap();
+    /// assert!(!target.wants_tunnel());
+    /// let tunnelled = target.clone().with_tunnel(true);
+    /// assert!(tunnelled.wants_tunnel());
+    /// assert_ne!(target, tunnelled);
+    /// ```
+    #[must_use]
+    pub fn with_tunnel(mut self, tunnel: bool) -> Self {
+        self.tunnel = tunnel;
+        self
+    }
+
+    /// Whether a proxy must open a `CONNECT` tunnel for this target: always
+    /// for TLS, and for plain HTTP when asked with
+    /// [`with_tunnel`](Self::with_tunnel).
+    pub fn wants_tunnel(&self) -> bool {
+        self.tunnel || self.is_secure()
     }
 
     /// The target of an absolute URL (`http`, `https`, `ws` or `wss`); the
