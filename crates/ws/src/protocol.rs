@@ -35,13 +35,16 @@ pub enum Message {
     /// A complete binary message.
     Binary(Bytes),
     /// A ping. The pong is already queued: [`WebSocket::read`] appends it
-    /// to its output (unless this side has sent its close frame).
+    /// to its output (unless this side has sent its close frame, or
+    /// [`WebSocket::set_auto_pong`] turned that off).
     Ping(Bytes),
     /// A pong (an answer to a ping of ours, or an unsolicited heartbeat).
     Pong(Bytes),
     /// The server's close frame: its code and reason, or `None` when it had
     /// no payload (status 1005). If this side had not closed yet, the reply
-    /// is already queued and the close handshake is complete.
+    /// is already queued and the close handshake is complete (unless
+    /// [`WebSocket::set_auto_close`] turned that off: then the caller
+    /// replies with [`WebSocket::close`]).
     Close(Option<CloseFrame>),
 }
 
@@ -312,6 +315,10 @@ pub struct WebSocket {
     close_sent: bool,
     close_received: bool,
     peer_close: Option<CloseFrame>,
+    /// Answer pings with pongs in [`WebSocket::read`].
+    auto_pong: bool,
+    /// Answer the server's close frame in [`WebSocket::read`].
+    auto_close: bool,
     /// Set once the connection failed; `read` returns it again.
     failed: Option<Error>,
     /// Compressed payloads being sent.
@@ -372,9 +379,27 @@ impl WebSocket {
             close_sent: false,
             close_received: false,
             peer_close: None,
+            auto_pong: true,
+            auto_close: true,
             failed: None,
             scratch: Vec::new(),
         }
+    }
+
+    /// Whether [`read`](Self::read) answers each ping with a pong (the
+    /// default). Turned off, pings are only returned, and the caller
+    /// answers with [`send_pong`](Self::send_pong) (aiohttp's
+    /// `autoping=False`).
+    pub fn set_auto_pong(&mut self, auto: bool) {
+        self.auto_pong = auto;
+    }
+
+    /// Whether [`read`](Self::read) answers the server's close frame with
+    /// this side's (the default). Turned off, the close frame is only
+    /// returned, and the caller completes the handshake with
+    /// [`close`](Self::close) (aiohttp's `autoclose=False`).
+    pub fn set_auto_close(&mut self, auto: bool) {
+        self.auto_close = auto;
     }
 
     /// The limits on incoming frames and messages.
@@ -530,7 +555,7 @@ impl WebSocket {
             OpCode::Ping => {
                 let payload = input.split_to(len).freeze();
                 // Nothing may follow our close frame, a pong included.
-                if !self.close_sent {
+                if self.auto_pong && !self.close_sent {
                     self.write_frame(OpCode::Pong, true, false, &payload, out);
                 }
                 return Ok(Some(Message::Ping(payload)));
@@ -542,7 +567,7 @@ impl WebSocket {
                 self.close_received = true;
                 // A message cut short by the close is dropped.
                 self.partial = None;
-                if !self.close_sent {
+                if self.auto_close && !self.close_sent {
                     // Echo the code (RFC 6455 §5.5.1); no code, no payload.
                     let code = frame.as_ref().map(|f| f.code.0.to_be_bytes());
                     let payload: &[u8] = match &code {
@@ -674,6 +699,31 @@ impl WebSocket {
         self.sending = None;
         self.failed = Some(error.clone());
         Err(error)
+    }
+
+    /// How many more bytes the frame being read needs beyond `input` (what
+    /// is left of the caller's buffer after [`read`](Self::read) returned
+    /// `Ok(None)`), once its header was read; 0 otherwise. For sizing the
+    /// next socket read so that a large frame arrives in one buffer.
+    ///
+    /// ```
+    /// use courier_ws::{Limits, WebSocket};
+    /// use courier_ws::bytes::BytesMut;
+    /// let mut ws = WebSocket::new(Limits::default(), None);
+    /// let mut out = Vec::new();
+    /// // A binary frame of 300 bytes, of which 100 arrived.
+    /// let mut input = BytesMut::from(&[0x82, 126, 0x01, 0x2c][..]);
+    /// input.extend_from_slice(&[0; 100]);
+    /// assert_eq!(ws.read(&mut input, &mut out)?, None);
+    /// assert_eq!(ws.frame_remaining(&input), 200);
+    /// # Ok::<(), courier_ws::Error>(())
+    /// ```
+    pub fn frame_remaining(&self, input: &[u8]) -> usize {
+        self.header.map_or(0, |header| {
+            usize::try_from(header.payload_len)
+                .unwrap_or(usize::MAX)
+                .saturating_sub(input.len())
+        })
     }
 
     // ------------------------------------------------------------------

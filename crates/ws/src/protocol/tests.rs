@@ -1135,3 +1135,33 @@ fn debug_hides_the_rng() {
     assert!(debug.starts_with("WebSocket {"), "{debug}");
     assert!(!debug.contains("rng"), "{debug}");
 }
+
+#[test]
+fn without_auto_replies_pings_and_closes_are_left_to_the_caller() {
+    let mut ws = Setup::default().ws();
+    ws.set_auto_pong(false);
+    ws.set_auto_close(false);
+    let mut out = Vec::new();
+    let mut input = BytesMut::from(&[frame(0x89, b"hb"), frame(0x88, b"\x03\xe9bye")].concat()[..]);
+    assert_eq!(
+        ws.read(&mut input, &mut out),
+        Ok(Some(Message::Ping(Bytes::from_static(b"hb"))))
+    );
+    assert!(out.is_empty(), "no automatic pong");
+    ws.send_pong(b"hb", &mut out).unwrap();
+    assert_eq!(
+        ws.read(&mut input, &mut out),
+        Ok(Some(Message::Close(Some(CloseFrame::new(
+            CloseCode::GOING_AWAY,
+            "bye"
+        )))))
+    );
+    assert_eq!(sent_frames(&out), [Sent::pong(b"hb")], "no automatic close");
+    assert!(ws.close_received() && !ws.close_sent() && !ws.is_closed());
+    out.clear();
+    // The caller completes the handshake with a code of its choosing.
+    ws.close(Some((CloseCode::NORMAL, "")), &mut out).unwrap();
+    assert_eq!(sent_frames(&out), [Sent::close(Some(1000))]);
+    assert!(ws.is_closed());
+    assert_eq!(ws.eof(&input), Ok(()));
+}
