@@ -30,6 +30,15 @@ pub enum TimeoutPhase {
     Pool,
     /// No byte arrived from the server for this long (aiohttp `sock_read`).
     Read,
+    /// A WebSocket received no message for this long (aiohttp
+    /// `receive_timeout`); the socket stays open.
+    WsReceive,
+    /// A WebSocket heartbeat's ping got no answer in time (aiohttp
+    /// `heartbeat`): the peer is gone and the socket was closed.
+    WsPong,
+    /// A WebSocket's close handshake did not finish in time (aiohttp
+    /// `ClientWSTimeout.ws_close`); the connection was dropped.
+    WsClose,
 }
 
 impl fmt::Display for TimeoutPhase {
@@ -39,6 +48,9 @@ impl fmt::Display for TimeoutPhase {
             TimeoutPhase::Connect => "connect",
             TimeoutPhase::Pool => "pool acquire",
             TimeoutPhase::Read => "read",
+            TimeoutPhase::WsReceive => "WebSocket receive",
+            TimeoutPhase::WsPong => "WebSocket heartbeat (no pong)",
+            TimeoutPhase::WsClose => "WebSocket close",
         })
     }
 }
@@ -46,6 +58,7 @@ impl fmt::Display for TimeoutPhase {
 /// What went wrong, for the predicates. Private so that variants can be
 /// added without breaking anyone.
 #[derive(Debug)]
+#[cfg_attr(not(feature = "ws"), allow(dead_code))]
 pub(crate) enum Kind {
     /// The request could not be built: bad URL, unsupported scheme, invalid
     /// header, conflicting options.
@@ -75,6 +88,18 @@ pub(crate) enum Kind {
     Decode,
     /// The session was closed.
     SessionClosed,
+    /// The WebSocket opening handshake was refused or invalid: the status
+    /// and headers of the server's answer.
+    WsHandshake(StatusCode, Box<http::HeaderMap>),
+    /// The WebSocket peer broke RFC 6455 / 7692 or a limit (the source is
+    /// the `courier_ws::Error`), or the connection ended without the close
+    /// handshake (1006).
+    WsProtocol,
+    /// The WebSocket is closed: nothing more can be sent or received.
+    WsClosed,
+    /// `receive_str`, `receive_bytes` or `receive_json` got another kind
+    /// of message.
+    WsUnexpectedMessage,
 }
 
 /// The error of every fallible courier operation.
@@ -146,6 +171,16 @@ impl Error {
             let _ = url.set_password(None);
             self.inner.url = Some(url);
         }
+        self
+    }
+
+    /// Replaces the URL the error concerns (userinfo removed): a
+    /// WebSocket's errors name its `ws://` URL, not the `http://` form the
+    /// handshake was sent with.
+    #[cfg_attr(not(feature = "ws"), allow(dead_code))]
+    pub(crate) fn replace_url(mut self, url: &Url) -> Error {
+        self.inner.url = None;
+        self = self.with_url(url);
         self
     }
 
@@ -266,7 +301,7 @@ impl Error {
     /// proxy's refusal, and too many redirects (the last redirect's).
     pub fn status(&self) -> Option<StatusCode> {
         match &self.inner.kind {
-            Kind::Status(status) => Some(*status),
+            Kind::Status(status) | Kind::WsHandshake(status, _) => Some(*status),
             Kind::TooManyRedirects(history) => history.last().map(ClientResponse::status),
             _ => self
                 .pool_error()
@@ -289,6 +324,74 @@ impl Error {
             Kind::TooManyRedirects(history) => history,
             _ => Vec::new(),
         }
+    }
+
+    /// The WebSocket opening handshake failed (aiohttp
+    /// `WSServerHandshakeError`): a status other than 101, a wrong
+    /// `Sec-WebSocket-Accept`, a subprotocol or extension that was not
+    /// offered. [`status`](Self::status) and
+    /// [`ws_handshake_headers`](Self::ws_handshake_headers) give the
+    /// server's answer.
+    pub fn is_ws_handshake(&self) -> bool {
+        matches!(self.inner.kind, Kind::WsHandshake(..))
+    }
+
+    /// The headers of the server's answer to a failed WebSocket handshake.
+    pub fn ws_handshake_headers(&self) -> Option<&http::HeaderMap> {
+        match &self.inner.kind {
+            Kind::WsHandshake(_, headers) => Some(headers),
+            _ => None,
+        }
+    }
+
+    /// The WebSocket failed: the peer broke the protocol, sent a message
+    /// over a limit, or closed the connection without the close handshake.
+    /// [`ws_close_code`](Self::ws_close_code) says which close code
+    /// applies.
+    pub fn is_ws_protocol(&self) -> bool {
+        matches!(self.inner.kind, Kind::WsProtocol)
+    }
+
+    #[cfg(feature = "ws")]
+    /// The close code of a WebSocket failure: the code sent to the peer
+    /// for a protocol error (1002, 1007, 1009, 1011), 1006 for a connection
+    /// that ended without the close handshake.
+    pub fn ws_close_code(&self) -> Option<courier_ws::CloseCode> {
+        self.ws_error().and_then(|e| match e {
+            courier_ws::Error::Protocol(courier_ws::ProtocolError::AbnormalClosure) => {
+                Some(courier_ws::CloseCode::ABNORMAL)
+            }
+            other => other.close_code(),
+        })
+    }
+
+    #[cfg(feature = "ws")]
+    /// The `courier-ws` error behind a WebSocket failure, if any.
+    pub fn ws_error(&self) -> Option<&courier_ws::Error> {
+        let mut source = self
+            .inner
+            .source
+            .as_deref()
+            .map(|e| e as &(dyn StdError + 'static));
+        while let Some(err) = source {
+            if let Some(ws) = err.downcast_ref::<courier_ws::Error>() {
+                return Some(ws);
+            }
+            source = err.source();
+        }
+        None
+    }
+
+    /// The WebSocket is closed (by either side, or after a failure):
+    /// nothing more can be sent.
+    pub fn is_ws_closed(&self) -> bool {
+        matches!(self.inner.kind, Kind::WsClosed)
+    }
+
+    /// A typed receive (`receive_str`, `receive_bytes`, `receive_json`)
+    /// got another kind of message (aiohttp's `TypeError`).
+    pub fn is_ws_unexpected_message(&self) -> bool {
+        matches!(self.inner.kind, Kind::WsUnexpectedMessage)
     }
 
     /// The pool's error in the source chain, if any.
@@ -347,6 +450,12 @@ impl fmt::Display for Error {
             Kind::Io => f.write_str("connection I/O failed")?,
             Kind::Decode => f.write_str("cannot decode response body")?,
             Kind::SessionClosed => f.write_str("session is closed")?,
+            Kind::WsHandshake(status, _) => {
+                write!(f, "WebSocket handshake failed (status {status})")?
+            }
+            Kind::WsProtocol => f.write_str("WebSocket failed")?,
+            Kind::WsClosed => f.write_str("WebSocket is closed")?,
+            Kind::WsUnexpectedMessage => f.write_str("unexpected WebSocket message")?,
         }
         if let Some(url) = &self.inner.url {
             write!(f, " ({url})")?;

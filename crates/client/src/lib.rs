@@ -34,11 +34,16 @@
 //! * One opaque [`Error`] with aiohttp-like predicates.
 //! * A request sent on a kept-alive connection that the server had just
 //!   closed is retried once on a new connection when it can be replayed.
+//! * WebSockets ([`ClientSession::ws_connect`], [`ws`]): the opening
+//!   handshake through the session's connector (proxies and Unix sockets
+//!   included), [`ws::ClientWebSocket`] with aiohttp's methods, `Stream`
+//!   and `Sink`, split halves, heartbeat and timeouts.
 //!
 //! # Out of scope
 //!
 //! The wire format (`courier-proto`), sockets, TLS and pooling
-//! (`courier-pool`), WebSocket framing (`courier-ws`).
+//! (`courier-pool`), WebSocket framing and permessage-deflate
+//! (`courier-ws`).
 //!
 //! # Architecture
 //!
@@ -67,6 +72,8 @@ mod send;
 mod session;
 mod text;
 mod timeouts;
+#[cfg(feature = "ws")]
+pub mod ws;
 
 pub use body::{Body, BodyStream, READER_CHUNK_SIZE};
 pub use content::{Content, DECODE_CHUNK_SIZE, DEFAULT_MAX_LINE, IterChunked, READ_BUFFER_SIZE};
@@ -83,6 +90,8 @@ pub use courier_proto::{Compression, Fields, Limits};
 /// above leave out (resolvers, streams, dialers of your own).
 pub use courier_pool as pool;
 pub use error::{BoxError, Error, Result, TimeoutPhase};
+#[cfg(feature = "ws")]
+pub use oneoff::ws_connect;
 pub use oneoff::{delete, get, head, options, patch, post, put, request};
 pub use redirect::DEFAULT_MAX_REDIRECTS;
 pub use request::{DEFAULT_CHUNK_SIZE, IntoUrl, RequestBuilder};

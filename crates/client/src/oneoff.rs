@@ -56,3 +56,17 @@ pub fn options(url: impl IntoUrl) -> RequestBuilder {
 pub fn patch(url: impl IntoUrl) -> RequestBuilder {
     request(Method::PATCH, url)
 }
+
+/// A WebSocket on a one-off session (aiohttp `aiohttp.ws_connect`); see
+/// [`ClientSession::ws_connect`].
+///
+/// ```no_run
+/// # async fn run() -> Result<(), courier_client::Error> {
+/// let mut ws = courier_client::ws_connect("ws://127.0.0.1:8080/ws").await?;
+/// ws.send_str("hi").await?;
+/// # Ok(()) }
+/// ```
+#[cfg(feature = "ws")]
+pub fn ws_connect(url: impl IntoUrl) -> crate::ws::WsConnectBuilder {
+    crate::ws::WsConnectBuilder::new(ClientSession::builder().build(), url.into_url())
+}

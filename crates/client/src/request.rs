@@ -117,6 +117,9 @@ pub struct RequestBuilder {
     timeouts: Option<Timeouts>,
     max_body_size: Option<u64>,
     auto_decompress: Option<bool>,
+    /// A WebSocket handshake (`ws_connect`): `ws`/`wss` URLs are allowed,
+    /// and the 101 answer keeps its connection.
+    upgrade: bool,
     error: Option<Error>,
 }
 
@@ -170,8 +173,25 @@ impl RequestBuilder {
             timeouts: None,
             max_body_size: None,
             auto_decompress: None,
+            upgrade: false,
             error,
         }
+    }
+
+    /// The session the request is for (`None` for a one-off session that
+    /// could not be built).
+    #[cfg_attr(not(feature = "ws"), allow(dead_code))]
+    pub(crate) fn session_handle(&self) -> Option<ClientSession> {
+        self.session.clone()
+    }
+
+    /// Makes this request a WebSocket opening handshake (see
+    /// `crate::ws::WsConnectBuilder`).
+    #[cfg_attr(not(feature = "ws"), allow(dead_code))]
+    pub(crate) fn upgrade(mut self) -> Self {
+        self.upgrade = true;
+        self.allow_redirects = false;
+        self
     }
 
     fn fail(mut self, err: Error) -> Self {
@@ -449,6 +469,20 @@ impl RequestBuilder {
                 &url,
             ));
         }
+        if self.upgrade {
+            // RFC 6455 §3: ws and wss are http and https on the wire, and
+            // cookies and credentials follow the http(s) origin (§4.1).
+            let scheme = match url.scheme() {
+                "ws" => Some("http"),
+                "wss" => Some("https"),
+                _ => None,
+            };
+            if let Some(scheme) = scheme
+                && url.set_scheme(scheme).is_err()
+            {
+                return Err(fail(Error::builder("cannot use this URL"), &url));
+            }
+        }
         if !matches!(url.scheme(), "http" | "https") {
             let err = Error::builder(format!("unsupported URL scheme {:?}", url.scheme()));
             return Err(fail(err, &url));
@@ -589,6 +623,7 @@ impl RequestBuilder {
             timeouts: self.timeouts.unwrap_or(session.timeouts),
             max_body_size: self.max_body_size.unwrap_or(session.max_body_size),
             auto_decompress: self.auto_decompress.unwrap_or(session.auto_decompress),
+            upgrade: self.upgrade,
         };
         Ok((session_handle, prepared))
     }

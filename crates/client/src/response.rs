@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use courier_pool::Connection;
 use std::sync::{Arc, OnceLock};
 
@@ -66,6 +66,9 @@ struct Inner {
     content: Content,
     body: Option<Bytes>,
     max_body_size: u64,
+    /// After `101 Switching Protocols` to a WebSocket handshake: the
+    /// connection, out of the pool, and the bytes read past the head.
+    upgraded: Option<(Connection, BytesMut)>,
 }
 
 impl fmt::Debug for ClientResponse {
@@ -99,8 +102,20 @@ impl ClientResponse {
                 content,
                 body: None,
                 max_body_size,
+                upgraded: None,
             }),
         }
+    }
+
+    /// Keeps the connection of a `101 Switching Protocols` answer.
+    pub(crate) fn set_upgraded(&mut self, conn: Connection, rest: BytesMut) {
+        self.inner.upgraded = Some((conn, rest));
+    }
+
+    /// Takes the upgraded connection and the bytes after the head.
+    #[cfg_attr(not(feature = "ws"), allow(dead_code))]
+    pub(crate) fn take_upgraded(&mut self) -> Option<(Connection, BytesMut)> {
+        self.inner.upgraded.take()
     }
 
     pub(crate) fn set_history(&mut self, history: Vec<ClientResponse>) {
@@ -153,7 +168,10 @@ impl ClientResponse {
     /// body is complete (the connection went back to the pool or was
     /// closed).
     pub fn connection(&self) -> Option<&Connection> {
-        self.inner.content.connection()
+        match &self.inner.upgraded {
+            Some((conn, _)) => Some(conn),
+            None => self.inner.content.connection(),
+        }
     }
 
     /// The header fields. Repeated fields keep all their values.
@@ -355,6 +373,7 @@ impl ClientResponse {
     /// `close()`).
     pub fn close(&mut self) {
         self.inner.content.close();
+        self.inner.upgraded = None;
     }
 
     /// The response itself for a 1xx-3xx status; an error carrying the

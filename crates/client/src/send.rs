@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use bytes::{Buf, Bytes, BytesMut};
 use courier_pool::{ConnectOptions, Connection, Scheme, Target};
-use courier_proto::http::{HeaderMap, HeaderValue, Method, Version, header};
+use courier_proto::http::{HeaderMap, HeaderValue, Method, StatusCode, Version, header};
 use courier_proto::{
     AutoHeader, Await100Result, Compression, ContentCoding, Exchange, RecvHeadResult, Request,
     ResponseEvent, ResponseHead, SendHeadResult, TargetForm, state,
@@ -71,6 +71,9 @@ pub(crate) struct Prepared {
     pub(crate) timeouts: Timeouts,
     pub(crate) max_body_size: u64,
     pub(crate) auto_decompress: bool,
+    /// A WebSocket handshake: through a proxy it needs a tunnel, and a 101
+    /// answer keeps its connection for the new protocol.
+    pub(crate) upgrade: bool,
 }
 
 /// Sends `p`, following redirects, within the total timeout.
@@ -293,7 +296,7 @@ async fn send_once(
     fresh: bool,
 ) -> std::result::Result<ClientResponse, Failure> {
     let mut exchange = prepare(session, p, body.as_ref())?;
-    let target = target_of(&p.url)?;
+    let target = target_of(&p.url)?.with_tunnel(p.upgrade);
     let mut options = ConnectOptions::default().fresh(fresh);
     options.conn_timeout = p.timeouts.get_connect();
     options.acquire_timeout = p.timeouts.get_pool();
@@ -361,6 +364,19 @@ fn build_response(
     deadlines: Deadlines,
 ) -> Result<ClientResponse> {
     let url = Arc::new(p.url.clone());
+    if p.upgrade && head.status() == StatusCode::SWITCHING_PROTOCOLS {
+        // The bytes after the head (`buf`) already belong to the new
+        // protocol; the connection leaves the pool with them.
+        let mut response = ClientResponse::new(
+            head,
+            p.method.clone(),
+            url,
+            Content::empty(),
+            p.max_body_size,
+        );
+        response.set_upgraded(conn, buf);
+        return Ok(response);
+    }
     let content = match next {
         RecvHeadResult::Done(done) => {
             conn.set_reusable(!done.must_close());

@@ -35,6 +35,8 @@ pub struct RequestParts {
 
 type RequestHook = Arc<dyn Fn(&mut RequestParts) + Send + Sync>;
 type ResponseHook = Arc<dyn Fn(&ClientResponse) + Send + Sync>;
+#[cfg(feature = "ws")]
+type WebSocketHook = Arc<dyn Fn(&mut crate::ws::ClientWebSocket) + Send + Sync>;
 
 /// Request and response hooks (aiohttp's `request_class`,
 /// `response_class` and trace configs, as closures).
@@ -42,6 +44,8 @@ type ResponseHook = Arc<dyn Fn(&ClientResponse) + Send + Sync>;
 pub(crate) struct Hooks {
     request: Vec<RequestHook>,
     response: Vec<ResponseHook>,
+    #[cfg(feature = "ws")]
+    websocket: Vec<WebSocketHook>,
 }
 
 impl Hooks {
@@ -67,6 +71,14 @@ impl Hooks {
     pub(crate) fn run_response(&self, response: &ClientResponse) {
         for hook in &self.response {
             hook(response);
+        }
+    }
+
+    #[cfg(feature = "ws")]
+    /// Runs the WebSocket hooks on a socket that just opened.
+    pub(crate) fn run_websocket(&self, socket: &mut crate::ws::ClientWebSocket) {
+        for hook in &self.websocket {
+            hook(socket);
         }
     }
 }
@@ -270,6 +282,37 @@ impl ClientSession {
     /// A PATCH request.
     pub fn patch(&self, url: impl IntoUrl) -> RequestBuilder {
         self.request(Method::PATCH, url)
+    }
+
+    #[cfg(feature = "ws")]
+    /// A WebSocket connection to a `ws://` or `wss://` URL (aiohttp
+    /// `ws_connect`), opened when the returned builder is sent or
+    /// awaited. The handshake goes through this session's connector
+    /// (proxies tunnel it with `CONNECT`), with its cookies, default
+    /// headers, auth and hooks. `http` and `https` URLs are accepted as
+    /// their `ws` equivalents.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), courier_client::Error> {
+    /// use courier_client::ws::{CloseCode, Message};
+    ///
+    /// let session = courier_client::ClientSession::new();
+    /// let mut ws = session
+    ///     .ws_connect("ws://127.0.0.1:8080/chat")
+    ///     .protocols(["chat"])
+    ///     .await?;
+    /// ws.send_str("hello").await?;
+    /// while let Some(msg) = ws.receive().await? {
+    ///     if let Message::Text(text) = msg {
+    ///         println!("got {}", text.as_str());
+    ///         break;
+    ///     }
+    /// }
+    /// ws.close(CloseCode::NORMAL, "bye").await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn ws_connect(&self, url: impl IntoUrl) -> crate::ws::WsConnectBuilder {
+        crate::ws::WsConnectBuilder::new(Ok(self.clone()), url.into_url())
     }
 }
 
@@ -491,6 +534,20 @@ impl ClientSessionBuilder {
     /// (aiohttp `response_class`, trace configs).
     pub fn on_response(mut self, hook: impl Fn(&ClientResponse) + Send + Sync + 'static) -> Self {
         self.hooks.response.push(Arc::new(hook));
+        self
+    }
+
+    #[cfg(feature = "ws")]
+    /// A hook run on each WebSocket once its handshake succeeded, before
+    /// [`ws_connect`](ClientSession::ws_connect) returns it (aiohttp
+    /// `ws_response_class`): it may inspect the negotiated protocol and
+    /// handshake response, or change per-socket settings. Request and
+    /// response hooks run on the handshake too.
+    pub fn on_websocket(
+        mut self,
+        hook: impl Fn(&mut crate::ws::ClientWebSocket) + Send + Sync + 'static,
+    ) -> Self {
+        self.hooks.websocket.push(Arc::new(hook));
         self
     }
 

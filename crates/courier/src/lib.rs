@@ -29,7 +29,7 @@
 //! | `courier-proto` | sans-IO HTTP/1.1 codec: request heads and bodies out, response heads and bodies in |
 //! | `courier-pool` | connectors (TCP + DNS + TLS, HTTP proxy, Unix socket) and the keep-alive pool |
 //! | `courier-ws` | sans-IO WebSocket framing |
-//! | `courier-client` | `ClientSession`, requests, responses, cookies, redirects |
+//! | `courier-client` | `ClientSession`, requests, responses, cookies, redirects, `ws_connect` |
 //!
 //! # Feature flags
 //!
@@ -44,7 +44,7 @@
 //! | `cookies` | yes | the cookie jar with the public suffix list |
 //! | `json` | yes | `RequestBuilder::json`, `ClientResponse::json` |
 //! | `multipart` | yes | `multipart/form-data` bodies |
-//! | `ws` | yes | the WebSocket codec, [`ws`] |
+//! | `ws` | yes | WebSocket clients: `ClientSession::ws_connect`, [`ws`] |
 //!
 //! `docs/aiohttp.md` in the repository maps every aiohttp client class,
 //! parameter and attribute to its courier form.
@@ -60,6 +60,3 @@
 //! [aiohttp]: https://docs.aiohttp.org/
 
 pub use courier_client::*;
-
-#[cfg(feature = "ws")]
-pub use courier_ws as ws;
