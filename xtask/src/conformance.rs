@@ -1,8 +1,9 @@
 //! `cargo xtask conformance`: replays public test vectors against the codec
 //! and the cookie jar.
 //!
-//! Four suites: three replay vectors from `../shared/conformance/` (see
-//! that directory's README), one compares courier with aiohttp:
+//! Five suites: three replay vectors from `../shared/conformance/` (see
+//! that directory's README), one compares courier with aiohttp, one runs
+//! courier's WebSocket client against real servers:
 //!
 //! * `http1`: the HTTP/1.1 response vectors (llhttp and http-parser cases).
 //!   Every case is fed whole, split in two at every offset, and byte by
@@ -17,8 +18,12 @@
 //!   through the aiohttp client and through courier against the real peers,
 //!   results compared ([`crate::differential`]; it starts the peers if no
 //!   `COURIER_PEER_*` variables say where they are).
+//! * `websocket`: WebSocket interop cases against the Python websockets
+//!   echo server (ws, wss, Unix socket, through tinyproxy) and the aiohttp
+//!   server's `/ws`, with and without permessage-deflate
+//!   ([`crate::ws_interop`]; no vector file, peers as for `differential`).
 //!
-//! Each suite's outcome is compared with its committed expected-results file
+//! Each vector suite's outcome is compared with its committed expected-results file
 //! in `xtask/expected/`: any difference (a regression, or a case that starts
 //! passing) fails the run until the file is re-blessed with `--bless`.
 
@@ -38,20 +43,22 @@ use courier_proto::{
 };
 use serde::Deserialize;
 
-use crate::differential;
 use crate::util::{self, Result};
+use crate::{differential, ws_interop};
 
 /// The expected-results file of the HTTP/1.1 suite, relative to the
 /// workspace root.
 const EXPECTED: &str = "xtask/expected/http1-responses.json";
 
 /// The suites: name, vector file in `../shared/conformance/` (for
-/// `differential`: the scenario file, relative to the workspace root).
-const SUITES: [(&str, &str); 4] = [
+/// `differential`: the scenario file, relative to the workspace root;
+/// `websocket` has none).
+const SUITES: [(&str, &str); 5] = [
     ("http1", "http1-responses.json"),
     ("cookies", "cookies.json"),
     ("cookie-dates", "cookie-dates.json"),
     ("differential", differential::SCENARIOS),
+    ("websocket", ""),
 ];
 
 /// Runs the command line
@@ -88,6 +95,9 @@ pub fn run(args: &[String]) -> Result<()> {
             [one] => one.clone(),
             _ => return Err("--vectors needs exactly one --suite".into()),
         };
+        if suite == "websocket" {
+            return Err("the websocket suite has no vector file".into());
+        }
         return run_suite(&suite, &path, bless, None);
     }
     if suites.is_empty() {
@@ -144,6 +154,9 @@ fn run_suite(
         "cookies" => cookies(vectors, bless),
         "cookie-dates" => cookie_dates(vectors, bless),
         "differential" => differential::run(vectors, bless, peers_env),
+        // Nothing to bless: its known bugs and skips
+        // (xtask/expected/websocket.json) are written by hand.
+        "websocket" => ws_interop::run(peers_env),
         other => Err(format!("unknown suite `{other}`")),
     }
 }

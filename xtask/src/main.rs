@@ -23,6 +23,7 @@ mod fuzz;
 mod peers;
 mod test;
 mod util;
+mod ws_interop;
 
 use std::process::ExitCode;
 
@@ -38,7 +39,9 @@ commands:
                   cookie-dates (cookie-dates.json); and differential:
                   xtask/scenarios/differential.json through aiohttp and
                   courier against the real peers (started unless the
-                  COURIER_PEER_* variables are set)
+                  COURIER_PEER_* variables are set); websocket: the
+                  WebSocket client against the websockets echo server
+                  and aiohttp's /ws (ws, wss, Unix, tinyproxy; same peers)
                   --suite NAME    only this suite (repeatable)
                   --vectors PATH  another vector (or scenario) file for one
                                   suite (http1 unless --suite says otherwise)
