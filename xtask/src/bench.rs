@@ -25,9 +25,9 @@
 //! written by this run.
 //!
 //! Adding a benchmark means adding a [`Comparison`] (or a [`Suite`], for
-//! another bench target, e.g. WebSocket benchmarks).
+//! another bench target).
 //!
-//! `cargo xtask bench [proto|pool|client]... [--quick]` runs the named
+//! `cargo xtask bench [proto|pool|client|ws]... [--quick]` runs the named
 //! suites only (all of them without a name):
 //!
 //! * `proto`: `courier-proto`'s `parse` target (head parsing, chunked
@@ -39,7 +39,16 @@
 //!   client and a hand-written floor against a hyper server and nginx, the
 //!   servers pinned to CPU 1 and the clients to CPU 0, printed as one table
 //!   per case with ratios to reqwest and to the floor and the issue's
-//!   targets checked.
+//!   targets checked;
+//! * `ws`: the WebSocket echo benchmark, `courier-client`'s `ws` target
+//!   (see [`ws`]): courier beside fastwebsockets, tokio-tungstenite and a
+//!   hand-written floor against the hand-written echo server of
+//!   `courier-test-support`, pinned the same way, one table per message
+//!   size and concurrency with ratios to fastwebsockets and to the floor.
+//!
+//! The two end-to-end suites share their machinery (pinning, the servers'
+//! lifetime, the noise notes, the figures of the interleaved rounds and
+//! the table layout) in [`rounds`].
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -50,6 +59,9 @@ use std::time::SystemTime;
 use serde::Deserialize;
 
 use crate::util::{self, Result};
+
+mod rounds;
+mod ws;
 
 /// One `cargo bench` target and the comparisons read from its results.
 struct Suite {
@@ -196,13 +208,16 @@ pub fn run(args: &[String]) -> Result<()> {
     for arg in args {
         match arg.as_str() {
             "--quick" => quick = true,
-            name if SUITES.iter().any(|s| s.name == name) || name == client::NAME => {
+            name if SUITES.iter().any(|s| s.name == name)
+                || name == client::NAME
+                || name == ws::NAME =>
+            {
                 names.push(name);
             }
             other => {
                 return Err(format!(
                     "bench: unknown option or suite `{other}` (usage: cargo xtask bench \
-                     [proto|pool|client]... [--quick])"
+                     [proto|pool|client|ws]... [--quick])"
                 ));
             }
         }
@@ -235,6 +250,11 @@ pub fn run(args: &[String]) -> Result<()> {
 
     let client_report = if selected(client::NAME) {
         Some(client::run(quick, &target, &criterion_home, started)?)
+    } else {
+        None
+    };
+    let ws_report = if selected(ws::NAME) {
+        Some(ws::run(quick, &target, &criterion_home, started)?)
     } else {
         None
     };
@@ -274,7 +294,7 @@ pub fn run(args: &[String]) -> Result<()> {
     for group in order {
         render_table(&mut out, group, &tables[group]);
     }
-    if let Some(report) = client_report {
+    for report in [client_report, ws_report].into_iter().flatten() {
         out.push_str(&report.tables);
         missing.extend(report.missing);
     }
@@ -548,16 +568,18 @@ fn format_time(ns: f64) -> String {
 /// whether its sources had uncommitted changes), the 1-minute load average
 /// before the run and the CPU time other processes used during it.
 mod client {
-    use std::collections::HashMap;
     use std::ffi::OsStr;
     use std::fmt::Write as _;
     use std::fs;
-    use std::io::{BufRead as _, BufReader};
     use std::net::{Ipv4Addr, TcpListener};
     use std::path::{Path, PathBuf};
-    use std::process::{Child, ChildStdin, Command, Stdio};
-    use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+    use super::rounds::{
+        BenchServer, Extra, PinnedBench, Pinning, Report, SERVER_CPU, cpus_allowed, fresh_extra,
+        run_pinned, source_note, stat_fields, thousands, write_rows,
+    };
     use super::{QUICK_FLAGS, read_result};
     use crate::util::{self, Result};
 
@@ -567,25 +589,12 @@ mod client {
     /// The clients of the bench, in table order.
     const CLIENTS: [&str; 4] = ["courier", "reqwest", "hyper-util", "floor"];
 
-    /// The CPU the servers are pinned to.
-    const SERVER_CPU: &str = "1";
-    /// The CPU the client bench is pinned to.
-    const CLIENT_CPU: &str = "0";
-
     /// The file under the criterion directory the bench appends CPU and
     /// memory figures to.
     const EXTRA_FILE: &str = "client-http-extra.jsonl";
 
-    /// Clock ticks per second in `/proc` (`USER_HZ`, 100 on Linux).
-    const TICKS_PER_SEC: f64 = 100.0;
-
-    /// What the client suite hands back to [`super::run`].
-    pub(super) struct Report {
-        /// The tables, ready to print.
-        pub(super) tables: String,
-        /// Results that were expected and not found.
-        pub(super) missing: Vec<String>,
-    }
+    /// The crates whose sources the figures measure.
+    const SOURCES: &[&str] = &["crates/proto/src", "crates/pool/src", "crates/client/src"];
 
     /// What a case's throughput counts.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -761,7 +770,7 @@ mod client {
         ]))?;
         eprintln!("    done in {}", util::secs(timer.elapsed()));
 
-        let server = BenchServer::start(target, &pin)?;
+        let server = BenchServer::start(target, &pin, "bench_server", "bench server")?;
         let nginx = match Nginx::start(target, &pin) {
             Ok(nginx) => Some(nginx),
             Err(e) => {
@@ -770,43 +779,35 @@ mod client {
             }
         };
         let nginx_ran = nginx.is_some();
-        let mut notes = vec![source_note()];
-        notes.push(pin.describe(server.child.id(), nginx.as_ref()));
+        let mut notes = vec![source_note(SOURCES)];
+        notes.push(describe_pinning(&pin, &server, nginx.as_ref()));
 
-        fs::create_dir_all(criterion_home)
-            .map_err(|e| format!("cannot create {}: {e}", criterion_home.display()))?;
-        let extra_path = criterion_home.join(EXTRA_FILE);
-        if extra_path.exists() {
-            fs::remove_file(&extra_path)
-                .map_err(|e| format!("cannot remove {}: {e}", extra_path.display()))?;
-        }
-
-        let load = load_average();
-        let exclude = nginx.as_ref().map(Nginx::pids).unwrap_or_default();
-        let before = OthersSnapshot::take(&exclude);
-        let timer = util::step(&format!(
-            "cargo bench -p courier-client --bench http (client on CPU {CLIENT_CPU}, servers on \
-             CPU {SERVER_CPU})"
-        ));
-        let cargo = util::cargo();
-        let mut cmd = pin.command(CLIENT_CPU, cargo.get_program());
-        cmd.current_dir(util::workspace_root())
-            .args(["bench", "-p", "courier-client", "--bench", "http"])
-            .args(["--", "--noplot"]);
-        if quick {
-            cmd.args(QUICK_FLAGS).env("COURIER_BENCH_QUICK", "1");
-        }
-        cmd.env("CRITERION_HOME", criterion_home)
-            .env("COURIER_BENCH_SERVER", format!("127.0.0.1:{}", server.port))
-            .env("COURIER_BENCH_EXTRA", &extra_path);
+        let extra_path = fresh_extra(criterion_home, EXTRA_FILE)?;
+        let mut env = vec![
+            (
+                "COURIER_BENCH_SERVER",
+                format!("127.0.0.1:{}", server.port).into(),
+            ),
+            ("COURIER_BENCH_EXTRA", extra_path.clone().into_os_string()),
+        ];
         if let Some(nginx) = &nginx {
-            cmd.env("COURIER_BENCH_NGINX", format!("127.0.0.1:{}", nginx.port));
+            env.push((
+                "COURIER_BENCH_NGINX",
+                format!("127.0.0.1:{}", nginx.port).into(),
+            ));
         }
-        let bench = util::run(&mut cmd);
-        let took = timer.elapsed();
-        eprintln!("    done in {}", util::secs(took));
+        let bench = run_pinned(
+            &pin,
+            &PinnedBench {
+                bench: "http",
+                quick,
+                quick_flags: QUICK_FLAGS,
+                criterion_home,
+                env,
+                exclude: nginx.as_ref().map(Nginx::pids).unwrap_or_default(),
+            },
+        );
 
-        let after = OthersSnapshot::take(&exclude);
         let mut stop_errors = Vec::new();
         if let Some(nginx) = nginx
             && let Err(e) = nginx.stop()
@@ -816,13 +817,13 @@ mod client {
         if let Err(e) = server.stop() {
             stop_errors.push(e);
         }
-        bench?;
+        bench.result?;
         if !stop_errors.is_empty() {
             return Err(stop_errors.join("; "));
         }
-        notes.push(noise_note(load, after.since(&before), took));
+        notes.push(bench.noise);
 
-        let extra = Extra::read(&extra_path)?;
+        let extra = Extra::read(&extra_path, &CLIENTS)?;
         let mut out = String::new();
         let mut missing = Vec::new();
         let _ = writeln!(
@@ -860,6 +861,28 @@ mod client {
         })
     }
 
+    /// Where the client bench, the bench server and nginx are allowed to
+    /// run, as read back.
+    fn describe_pinning(pin: &Pinning, server: &BenchServer, nginx: Option<&Nginx>) -> String {
+        let mut s = pin.describe("bench server", server.pid());
+        if pin.pinned()
+            && let Some(nginx) = nginx
+        {
+            let pids = nginx.pids();
+            let cpus: Vec<String> = pids
+                .iter()
+                .map(|&p| cpus_allowed(p).unwrap_or_else(|| "?".into()))
+                .collect();
+            let _ = write!(
+                s,
+                "; nginx ({} processes) on CPU {}",
+                pids.len(),
+                cpus.join("/")
+            );
+        }
+        s
+    }
+
     /// The criterion id of `client` in `case`.
     fn id(client: &str, case: &Case) -> String {
         format!("{client}/{}", case.server)
@@ -891,7 +914,7 @@ mod client {
         case: &Case,
         home: &Path,
         started: SystemTime,
-        extra: &Extra,
+        extra: &Extra<{ CLIENTS.len() }>,
     ) {
         let gets = case.unit == Unit::Requests;
         let mut figures = [Figures::default(); CLIENTS.len()];
@@ -1023,7 +1046,7 @@ mod client {
         checks.join("; ")
     }
 
-    fn render_rss(out: &mut String, missing: &mut Vec<String>, extra: &Extra) {
+    fn render_rss(out: &mut String, missing: &mut Vec<String>, extra: &Extra<{ CLIENTS.len() }>) {
         let kib = |client: &str| extra.rss.get(client).map(|r| r.kib_per_conn);
         let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
             (Some(a), Some(b)) if b > 0.0 => format!("{:.2}x", a / b),
@@ -1087,404 +1110,6 @@ mod client {
              (a request may reuse one released early); issue anchors: floor 5.5 KiB, \
              hyper-util 22.6, reqwest 27.4"
         );
-    }
-
-    /// Writes `rows` aligned: the first column and the last (targets) to
-    /// the left, numbers to the right.
-    fn write_rows(out: &mut String, rows: &[Vec<String>]) {
-        let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
-        let mut widths = vec![0; columns];
-        for row in rows {
-            for (w, cell) in widths.iter_mut().zip(row) {
-                *w = (*w).max(cell.chars().count());
-            }
-        }
-        for row in rows {
-            let mut line = String::from(" ");
-            for (i, cell) in row.iter().enumerate() {
-                let pad = widths[i] - cell.chars().count();
-                line.push_str(if i == 0 { " " } else { "  " });
-                if i == 0 || i + 1 == columns {
-                    line.push_str(cell);
-                    line.extend(std::iter::repeat_n(' ', pad));
-                } else {
-                    line.extend(std::iter::repeat_n(' ', pad));
-                    line.push_str(cell);
-                }
-            }
-            let _ = writeln!(out, "{}", line.trim_end());
-        }
-    }
-
-    /// `1234567.8` as `1,234,568`.
-    fn thousands(value: f64) -> String {
-        let digits = format!("{:.0}", value.max(0.0));
-        let mut out = String::new();
-        for (i, c) in digits.chars().enumerate() {
-            if i > 0 && (digits.len() - i).is_multiple_of(3) {
-                out.push(',');
-            }
-            out.push(c);
-        }
-        out
-    }
-
-    /// What the bench appended to `COURIER_BENCH_EXTRA`.
-    #[derive(Debug, Default)]
-    struct Extra {
-        /// `(group, client/server)` to its figures from interleaved rounds.
-        rounds: HashMap<(String, String), Rounds>,
-        /// Client to its idle-pool figures.
-        rss: HashMap<String, Rss>,
-    }
-
-    /// One client's figures in one case, from interleaved rounds.
-    #[derive(Debug, Clone, Copy)]
-    struct Rounds {
-        rate: f64,
-        q1: f64,
-        q3: f64,
-        cpu_ns: f64,
-        rounds: u64,
-        per_block: u64,
-        /// Paired ratios to each client of [`CLIENTS`], when all are there.
-        rate_vs: Option<[f64; CLIENTS.len()]>,
-        cpu_vs: Option<[f64; CLIENTS.len()]>,
-    }
-
-    /// One client's idle-pool memory figures.
-    #[derive(Debug, Clone, Copy)]
-    struct Rss {
-        kib_per_conn: f64,
-        new_conns: u64,
-        pool_idle: Option<u64>,
-        before_kib: f64,
-        after_kib: f64,
-    }
-
-    impl Extra {
-        fn read(path: &Path) -> Result<Extra> {
-            let text = match fs::read_to_string(path) {
-                Ok(text) => text,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-                Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
-            };
-            Extra::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
-        }
-
-        fn parse(text: &str) -> Result<Extra> {
-            let mut extra = Extra::default();
-            for line in text.lines().filter(|l| !l.trim().is_empty()) {
-                let v: serde_json::Value =
-                    serde_json::from_str(line).map_err(|e| format!("bad line `{line}`: {e}"))?;
-                let s = |k: &str| v[k].as_str().unwrap_or_default().to_string();
-                let f = |k: &str| v[k].as_f64().unwrap_or(f64::NAN);
-                let vs = |prefix: &str| {
-                    let mut ratios = [f64::NAN; CLIENTS.len()];
-                    for (ratio, client) in ratios.iter_mut().zip(CLIENTS) {
-                        *ratio = f(&format!("{prefix}{client}"));
-                    }
-                    ratios.iter().all(|r| r.is_finite()).then_some(ratios)
-                };
-                match v["kind"].as_str() {
-                    Some("rounds") => {
-                        let rounds = Rounds {
-                            rate: f("rate"),
-                            q1: f("rate_q1"),
-                            q3: f("rate_q3"),
-                            cpu_ns: f("cpu_ns_per_op"),
-                            rounds: v["rounds"].as_u64().unwrap_or(0),
-                            per_block: v["per_block"].as_u64().unwrap_or(0),
-                            rate_vs: vs("rate_vs_"),
-                            cpu_vs: vs("cpu_vs_"),
-                        };
-                        extra.rounds.insert((s("group"), s("id")), rounds);
-                    }
-                    Some("rss") => {
-                        let rss = Rss {
-                            kib_per_conn: f("kib_per_conn"),
-                            new_conns: v["new_conns"].as_u64().unwrap_or(0),
-                            pool_idle: v["pool_idle"].as_u64(),
-                            before_kib: f("rss_before_kib"),
-                            after_kib: f("rss_after_kib"),
-                        };
-                        extra.rss.insert(s("client"), rss);
-                    }
-                    _ => return Err(format!("unknown line `{line}`")),
-                }
-            }
-            Ok(extra)
-        }
-    }
-
-    /// Whether processes can be pinned (`taskset`, two CPUs or more).
-    struct Pinning {
-        taskset: bool,
-    }
-
-    impl Pinning {
-        fn detect() -> Pinning {
-            let cpus = std::thread::available_parallelism().map_or(1, usize::from);
-            let taskset = Command::new("taskset")
-                .arg("-V")
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success());
-            if !taskset {
-                eprintln!("xtask: warning: no taskset (util-linux): client and servers unpinned");
-            } else if cpus < 2 {
-                eprintln!("xtask: warning: fewer than 2 CPUs: client and servers unpinned");
-            }
-            Pinning {
-                taskset: taskset && cpus >= 2,
-            }
-        }
-
-        /// `program` to run on `cpu` (unpinned without taskset).
-        fn command(&self, cpu: &str, program: &OsStr) -> Command {
-            if self.taskset {
-                let mut cmd = Command::new("taskset");
-                cmd.args(["-c", cpu]).arg(program);
-                cmd
-            } else {
-                Command::new(program)
-            }
-        }
-
-        /// Where the server and nginx are allowed to run, as read back.
-        fn describe(&self, server: u32, nginx: Option<&Nginx>) -> String {
-            if !self.taskset {
-                return "pinning: none (no taskset or one CPU): expect more noise".into();
-            }
-            let mut s = format!(
-                "pinning: client bench on CPU {CLIENT_CPU}; bench server on CPU {}",
-                cpus_allowed(server).unwrap_or_else(|| "?".into())
-            );
-            if let Some(nginx) = nginx {
-                let pids = nginx.pids();
-                let cpus: Vec<String> = pids
-                    .iter()
-                    .map(|&p| cpus_allowed(p).unwrap_or_else(|| "?".into()))
-                    .collect();
-                let _ = write!(
-                    s,
-                    "; nginx ({} processes) on CPU {}",
-                    pids.len(),
-                    cpus.join("/")
-                );
-            }
-            s
-        }
-    }
-
-    /// `Cpus_allowed_list` of a process.
-    fn cpus_allowed(pid: u32) -> Option<String> {
-        let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
-            .map(|v| v.trim().to_string())
-    }
-
-    /// The fields of `/proc/<pid>/stat` after the command name: index 0 is
-    /// field 3 (state), so field `n` is at `n - 3`.
-    fn stat_fields(pid: &str) -> Option<Vec<u64>> {
-        let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        let rest = &stat[stat.rfind(')')? + 2..];
-        Some(
-            rest.split_whitespace()
-                .map(|f| f.parse().unwrap_or(0))
-                .collect(),
-        )
-    }
-
-    /// The 1-minute load average.
-    fn load_average() -> Option<f64> {
-        fs::read_to_string("/proc/loadavg")
-            .ok()?
-            .split_whitespace()
-            .next()?
-            .parse()
-            .ok()
-    }
-
-    /// CPU ticks of every other process on the machine: user + system +
-    /// reaped children (so a compiler that came and went during the run is
-    /// counted in its cargo's figure), keyed by PID and start time. This
-    /// process is left out (cargo, the bench and the bench server are its
-    /// children, reaped into its own counters), and so are the `exclude`d
-    /// PIDs (nginx). Kernel threads are in (their work may be ours: softirq).
-    struct OthersSnapshot(HashMap<(u32, u64), u64>);
-
-    impl OthersSnapshot {
-        fn take(exclude: &[u32]) -> OthersSnapshot {
-            let me = std::process::id();
-            let mut ticks = HashMap::new();
-            let Ok(entries) = fs::read_dir("/proc") else {
-                return OthersSnapshot(ticks);
-            };
-            for entry in entries.flatten() {
-                let Some(pid) = entry
-                    .file_name()
-                    .to_str()
-                    .and_then(|n| n.parse::<u32>().ok())
-                else {
-                    continue;
-                };
-                if pid == me || exclude.contains(&pid) {
-                    continue;
-                }
-                // utime, stime, cutime, cstime: fields 14 to 17; starttime: 22.
-                if let Some(f) = stat_fields(&pid.to_string())
-                    && f.len() > 19
-                    // Our own children (cargo and below, the server) are ours.
-                    && f[1] != u64::from(me)
-                {
-                    ticks.insert((pid, f[19]), f[11] + f[12] + f[13] + f[14]);
-                }
-            }
-            OthersSnapshot(ticks)
-        }
-
-        /// Ticks the other processes used from `before` to `self`.
-        fn since(&self, before: &OthersSnapshot) -> u64 {
-            self.0
-                .iter()
-                .map(|(key, &t)| t.saturating_sub(before.0.get(key).copied().unwrap_or(0)))
-                .sum()
-        }
-    }
-
-    /// Which courier was measured: the commit, and whether the sources of
-    /// the crates under test had uncommitted changes (others work in the
-    /// same tree).
-    fn source_note() -> String {
-        let git = |args: &[&str]| {
-            Command::new("git")
-                .args(args)
-                .current_dir(util::workspace_root())
-                .stderr(Stdio::null())
-                .output()
-                .ok()
-                .filter(|o| o.status.success())
-                .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        };
-        let Some(head) = git(&["rev-parse", "--short", "HEAD"]) else {
-            return "courier: not a git checkout".into();
-        };
-        let sources = ["crates/proto/src", "crates/pool/src", "crates/client/src"];
-        let mut args = vec!["status", "--porcelain", "--"];
-        args.extend(sources);
-        match git(&args) {
-            Some(changes) if changes.is_empty() => {
-                format!(
-                    "courier: commit {head}, no uncommitted change in {}",
-                    sources.join(" ")
-                )
-            }
-            Some(changes) => format!(
-                "courier: commit {head} plus uncommitted changes to {} file(s) under {}",
-                changes.lines().count(),
-                sources.join(" ")
-            ),
-            None => format!("courier: commit {head}"),
-        }
-    }
-
-    /// The line saying how busy the machine was besides the benchmark.
-    fn noise_note(load: Option<f64>, others_ticks: u64, took: Duration) -> String {
-        let load = load.map_or("?".into(), |l| format!("{l:.2}"));
-        let others = others_ticks as f64 / TICKS_PER_SEC;
-        let cores = std::thread::available_parallelism().map_or(1, usize::from) as f64;
-        format!(
-            "machine: load average (1 min) {load} before the run; during its {:.0} s, other \
-             processes used {others:.1} s of CPU ({:.1}% of the {cores:.0} cores)",
-            took.as_secs_f64(),
-            others / (took.as_secs_f64() * cores) * 100.0
-        )
-    }
-
-    /// The bench server, pinned; stopped when dropped.
-    struct BenchServer {
-        child: Child,
-        /// Held open: the server exits when it closes.
-        stdin: Option<ChildStdin>,
-        port: u16,
-    }
-
-    impl BenchServer {
-        fn start(target: &Path, pin: &Pinning) -> Result<BenchServer> {
-            let exe = target.join("release").join("bench_server");
-            let mut cmd = pin.command(SERVER_CPU, exe.as_os_str());
-            cmd.arg("--stdin-eof-exits")
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::inherit());
-            let mut child = cmd
-                .spawn()
-                .map_err(|e| format!("cannot run `{}`: {e}", util::describe(&cmd)))?;
-            let stdin = child.stdin.take();
-            let mut line = String::new();
-            let read = child
-                .stdout
-                .take()
-                .map(|out| BufReader::new(out).read_line(&mut line));
-            let mut server = BenchServer {
-                child,
-                stdin,
-                port: 0,
-            };
-            match (read, line.trim().parse()) {
-                (Some(Ok(_)), Ok(port)) => server.port = port,
-                _ => {
-                    return Err(format!(
-                        "bench_server printed no port (`{}`)",
-                        util::describe(&cmd)
-                    ));
-                }
-            }
-            eprintln!(
-                "[xtask] bench server on 127.0.0.1:{} (pid {})",
-                server.port,
-                server.child.id()
-            );
-            Ok(server)
-        }
-
-        /// Closes its stdin, waits a little, kills its PID if still running.
-        fn stop(mut self) -> Result<()> {
-            self.shut()
-        }
-
-        fn shut(&mut self) -> Result<()> {
-            drop(self.stdin.take());
-            let deadline = Instant::now() + Duration::from_secs(3);
-            loop {
-                match self.child.try_wait() {
-                    Ok(Some(_)) => return Ok(()),
-                    Ok(None) if Instant::now() < deadline => {
-                        std::thread::sleep(Duration::from_millis(20));
-                    }
-                    _ => break,
-                }
-            }
-            let _ = self.child.kill();
-            self.child
-                .wait()
-                .map(drop)
-                .map_err(|e| format!("cannot stop the bench server: {e}"))
-        }
-    }
-
-    impl Drop for BenchServer {
-        fn drop(&mut self) {
-            if matches!(self.child.try_wait(), Ok(None))
-                && let Err(e) = self.shut()
-            {
-                eprintln!("xtask: {e}");
-            }
-        }
     }
 
     /// An nginx of the client bench's own, pinned; stopped when dropped.
@@ -1718,7 +1343,7 @@ mod client {
             let text = r#"{"kind":"rounds","group":"client_upload","id":"courier/bench-server","rate":4000.5,"rate_q1":3900.0,"rate_q3":4100.0,"cpu_ns_per_op":210000.0,"rounds":20,"per_block":200,"concurrency":1,"rate_vs_courier":1.0,"cpu_vs_courier":1.0,"rate_vs_reqwest":1.05,"cpu_vs_reqwest":0.9,"rate_vs_hyper-util":1.1,"cpu_vs_hyper-util":0.8,"rate_vs_floor":0.98,"cpu_vs_floor":1.2}
 {"kind":"rss","client":"floor","kib_per_conn":1.25,"requests":1000,"new_conns":1000,"pool_idle":1000,"rss_before_kib":3000,"rss_after_kib":4250}
 "#;
-            let extra = Extra::parse(text).unwrap();
+            let extra = Extra::parse(text, &CLIENTS).unwrap();
             let key = (
                 "client_upload".to_string(),
                 "courier/bench-server".to_string(),
@@ -1739,9 +1364,9 @@ mod client {
                 .next()
                 .unwrap()
                 .replace(r#","cpu_vs_floor":1.2"#, "");
-            let extra = Extra::parse(&partial).unwrap();
+            let extra = Extra::parse(&partial, &CLIENTS).unwrap();
             assert_eq!(extra.rounds[&key].cpu_vs, None);
-            assert!(Extra::parse("{\"kind\":\"what\"}").is_err());
+            assert!(Extra::parse("{\"kind\":\"what\"}", &CLIENTS).is_err());
         }
 
         #[test]

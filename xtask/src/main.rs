@@ -46,7 +46,7 @@ commands:
                   --vectors PATH  another vector (or scenario) file for one
                                   suite (http1 unless --suite says otherwise)
                   --bless         rewrite the expected-results files
-  bench [proto|pool|client] [--quick]
+  bench [proto|pool|client|ws] [--quick]
                 criterion benchmarks with ratio tables (client: courier,
                 reqwest, hyper-util and the floor, pinned apart)
                   --quick         shorter measurement (noisier)
