@@ -31,8 +31,8 @@
 //! # Architecture
 //!
 //! Nothing here performs I/O. [`WebSocket::read`] takes the bytes received
-//! so far (a [`BytesMut`](bytes::BytesMut), from which it splits whole
-//! messages without copying) and returns one [`Message`] at a time; every
+//! so far (a [`BytesMut`](bytes::BytesMut), from which it splits large
+//! whole messages without copying) and returns one [`Message`] at a time; every
 //! method that produces bytes for the server appends them to a caller's
 //! `Vec<u8>`. The pieces: [`frame`] parses and encodes headers, [`mask`]
 //! masks payloads, [`close`] reads and writes close payloads, a private
@@ -80,7 +80,7 @@ pub use deflate::{DeflateConfig, DeflateError, DeflateParams};
 pub use error::{CapacityError, Error, ProtocolError, UsageError};
 pub use handshake::{ClientHandshake, HandshakeError, Negotiated, accept_key};
 pub use limits::{DEFAULT_MAX_MESSAGE_SIZE, Limits};
-pub use protocol::{DataKind, Message, Text, WebSocket};
+pub use protocol::{DataKind, Message, SHARE_MIN, Text, WebSocket};
 
 /// Re-exported so callers can name [`Bytes`](bytes::Bytes) and
 /// [`BytesMut`](bytes::BytesMut) without depending on `bytes` themselves.

@@ -374,19 +374,37 @@ fn control_frame_rules() {
 }
 
 #[test]
-fn zero_copy_single_frame_messages() {
+fn large_single_frame_messages_share_the_input_small_ones_are_copied() {
+    let big = vec![7u8; SHARE_MIN];
     let mut ws = Setup::default().ws();
-    let mut input = BytesMut::from(&[frame(0x82, b"binary"), frame(0x81, b"text")].concat()[..]);
+    let mut input = BytesMut::from(
+        &[frame(0x82, &big), frame(0x81, b"text"), frame(0x82, b"bin")].concat()[..],
+    );
     let start = input.as_ptr() as usize;
+    let end = start + input.len();
     let mut out = Vec::new();
     let Some(Message::Binary(data)) = ws.read(&mut input, &mut out).unwrap() else {
         panic!("a binary message");
     };
-    assert_eq!(data.as_ptr() as usize, start + 2, "shares the input buffer");
-    let Some(Message::Text(text)) = ws.read(&mut input, &mut out).unwrap() else {
-        panic!("a text message");
-    };
-    assert_eq!(text.as_bytes().as_ptr() as usize, start + 10);
+    // 16 KiB needs the 16-bit length: a 4-byte header.
+    assert_eq!(data.as_ptr() as usize, start + 4, "shares the input buffer");
+    assert_eq!(data, big);
+    for want in [
+        Message::Text(Text::from("text")),
+        Message::Binary(Bytes::from_static(b"bin")),
+    ] {
+        let got = ws.read(&mut input, &mut out).unwrap().unwrap();
+        let ptr = match &got {
+            Message::Text(text) => text.as_bytes().as_ptr() as usize,
+            Message::Binary(data) => data.as_ptr() as usize,
+            other => panic!("{other:?}"),
+        };
+        assert!(
+            !(start..end).contains(&ptr),
+            "a small message has its own buffer"
+        );
+        assert_eq!(got, want);
+    }
     assert!(input.is_empty());
     assert_eq!(ws.read(&mut input, &mut out), Ok(None));
     assert!(out.is_empty());
