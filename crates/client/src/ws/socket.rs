@@ -28,8 +28,9 @@ use url::Url;
 use crate::error::{Error, Kind, Result, TimeoutPhase};
 
 /// The least room (64 KiB) made in the read buffer before each socket
-/// read. A frame larger than that gets room for all of it at once, so it
-/// is never moved while it arrives; a message of N bytes thus costs about
+/// read. A frame larger than that gets room for all of it once its header
+/// arrived, so it is moved at most once; the buffer then keeps that size
+/// (up to 256 KiB) for the next frames. A message of N bytes costs about
 /// N bytes of buffer (2N while fragments are joined).
 pub const READ_BUFFER_SIZE: usize = 64 * 1024;
 
@@ -44,6 +45,11 @@ pub const MAX_UNSENT: usize = 1024 * 1024;
 /// dropped once written, so it does not pin that size for the life of the
 /// connection.
 const KEEP_WRITE_BUFFER: usize = 256 * 1024;
+
+/// A read buffer that grew past this (256 KiB) for a large frame is let go
+/// once the frame was taken, so one large message does not pin its size
+/// for the life of the connection.
+const KEEP_READ_BUFFER: usize = 256 * 1024;
 
 /// Room kept in the read buffer before a read: below it the buffer is
 /// grown (or its consumed front reclaimed) to [`READ_BUFFER_SIZE`].
@@ -179,6 +185,8 @@ struct Core {
     proto: WebSocket,
     /// Bytes received and not yet taken by `proto`.
     rbuf: BytesMut,
+    /// The largest capacity `rbuf` was given since it was last let go.
+    rbuf_alloc: usize,
     /// Frames for the server; `wbuf[wpos..]` is not written yet.
     wbuf: Vec<u8>,
     wpos: usize,
@@ -357,13 +365,10 @@ impl Core {
             if self.proto.is_closed() {
                 return Poll::Ready(Ok(None));
             }
+            self.make_read_room();
             let Some(io) = self.io.as_mut() else {
                 return Poll::Ready(Err(closed_error(&self.url)));
             };
-            let room = self.proto.frame_remaining(&self.rbuf).max(MIN_READ_ROOM);
-            if self.rbuf.capacity() - self.rbuf.len() < room {
-                self.rbuf.reserve(room.max(READ_BUFFER_SIZE));
-            }
             // `read_buf` makes one read attempt per poll: a new future each
             // time loses nothing.
             let read = std::pin::pin!(io.read_buf(&mut self.rbuf)).poll(cx);
@@ -389,6 +394,35 @@ impl Core {
                     return Poll::Pending;
                 }
             }
+        }
+    }
+
+    /// Makes room in the read buffer for the next socket read.
+    ///
+    /// Between frames (the buffer empty) the whole allocation is taken
+    /// back, which costs nothing when no message still shares it, so a
+    /// frame as large as any before it arrives without the buffer growing
+    /// or moving; an allocation grown past [`KEEP_READ_BUFFER`] by a large
+    /// message is let go instead. Inside a frame, room is made for all of
+    /// the frame at once.
+    fn make_read_room(&mut self) {
+        let spare = self.rbuf.capacity() - self.rbuf.len();
+        let want = if self.rbuf.is_empty() {
+            if self.rbuf_alloc > KEEP_READ_BUFFER {
+                self.rbuf = BytesMut::new();
+                self.rbuf_alloc = 0;
+            }
+            READ_BUFFER_SIZE
+        } else {
+            let room = self.proto.frame_remaining(&self.rbuf).max(MIN_READ_ROOM);
+            if spare >= room {
+                return;
+            }
+            room.max(READ_BUFFER_SIZE)
+        };
+        if self.rbuf.capacity() - self.rbuf.len() < want {
+            self.rbuf.reserve(want);
+            self.rbuf_alloc = self.rbuf_alloc.max(self.rbuf.capacity());
         }
     }
 
@@ -755,6 +789,7 @@ impl ClientWebSocket {
             core: Core {
                 io: Some(stream),
                 proto,
+                rbuf_alloc: rest.capacity(),
                 rbuf: rest,
                 wbuf: Vec::new(),
                 wpos: 0,
