@@ -182,7 +182,8 @@ fn clippy() -> Result<()> {
         "warnings",
     ]))?;
     // The client and the facade with every optional feature off (no TLS
-    // provider, no cookies, gzip, JSON or multipart), and the bench server.
+    // provider, no cookies, gzip, JSON, multipart or WebSocket), and the
+    // bench servers.
     for args in [
         &[
             "-p",
@@ -191,7 +192,12 @@ fn clippy() -> Result<()> {
             "courier",
             "--no-default-features",
         ][..],
-        &["-p", "courier-test-support", "--features", "bench-server"][..],
+        &[
+            "-p",
+            "courier-test-support",
+            "--features",
+            "bench-server,ws-bench-server",
+        ][..],
     ] {
         util::run(
             util::cargo()
