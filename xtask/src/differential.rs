@@ -160,24 +160,7 @@ pub fn run(path: &Path, bless: bool, peers_env: Option<&[(String, String)]>) -> 
     let expected = read_expected(bless)?;
 
     // The peers: given, in the environment, or started here.
-    let mut own_peers = None;
-    let env: BTreeMap<String, String> = match peers_env {
-        Some(env) => env.iter().cloned().collect(),
-        None => {
-            let from_process: BTreeMap<String, String> = std::env::vars()
-                .filter(|(k, _)| k.starts_with("COURIER_PEER"))
-                .collect();
-            if REQUIRED_VARS.iter().all(|v| from_process.contains_key(*v)) {
-                from_process
-            } else {
-                eprintln!("[differential] no COURIER_PEER_* variables: starting the peers");
-                let peers = peers::start_all()?;
-                let env = peers.env().into_iter().collect();
-                own_peers = Some(peers);
-                env
-            }
-        }
-    };
+    let (env, own_peers) = peers::env_or_start(peers_env, REQUIRED_VARS, "differential")?;
     let result = run_with_peers(raw, &env, &expected, bless, started);
     if let Some(peers) = own_peers {
         peers.stop()?;

@@ -37,6 +37,7 @@
 //! Set `COURIER_PEERS_KEEP=1` to keep a scratch directory (logs, configs)
 //! after its peers are stopped; by default it is removed.
 
+use std::collections::BTreeMap;
 use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::fs;
@@ -185,6 +186,35 @@ struct Running {
     spec: &'static Spec,
     port: u16,
     took: Duration,
+}
+
+/// The environment of running peers for a suite: `given` (from
+/// `cargo xtask test`), else the `COURIER_PEER*` variables of this process
+/// when they include every name in `required`, else a set started here.
+/// The started set comes back too: the caller stops it (dropping it does
+/// as well).
+///
+/// # Errors
+///
+/// Starting the peers failed.
+pub fn env_or_start(
+    given: Option<&[(String, String)]>,
+    required: &[&str],
+    suite: &str,
+) -> Result<(BTreeMap<String, String>, Option<Peers>)> {
+    if let Some(env) = given {
+        return Ok((env.iter().cloned().collect(), None));
+    }
+    let from_process: BTreeMap<String, String> = std::env::vars()
+        .filter(|(k, _)| k.starts_with("COURIER_PEER"))
+        .collect();
+    if required.iter().all(|v| from_process.contains_key(*v)) {
+        return Ok((from_process, None));
+    }
+    eprintln!("[{suite}] no COURIER_PEER_* variables: starting the peers");
+    let peers = start_all()?;
+    let env = peers.env().into_iter().collect();
+    Ok((env, Some(peers)))
 }
 
 /// A set of running peers sharing one scratch directory.

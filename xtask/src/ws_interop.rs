@@ -302,24 +302,7 @@ fn lookup<'a>(
 /// Runs the suite; `peers_env` is the environment of running peers, if the
 /// caller has them.
 pub fn run(peers_env: Option<&[(String, String)]>) -> Result<()> {
-    let mut own_peers = None;
-    let env: BTreeMap<String, String> = match peers_env {
-        Some(env) => env.iter().cloned().collect(),
-        None => {
-            let from_process: BTreeMap<String, String> = std::env::vars()
-                .filter(|(k, _)| k.starts_with("COURIER_PEER"))
-                .collect();
-            if REQUIRED_VARS.iter().all(|v| from_process.contains_key(*v)) {
-                from_process
-            } else {
-                eprintln!("[websocket] no COURIER_PEER_* variables: starting the peers");
-                let peers = peers::start_all()?;
-                let env = peers.env().into_iter().collect();
-                own_peers = Some(peers);
-                env
-            }
-        }
-    };
+    let (env, own_peers) = peers::env_or_start(peers_env, REQUIRED_VARS, "websocket")?;
     let result = run_with_peers(&env);
     if let Some(peers) = own_peers {
         peers.stop()?;
