@@ -576,11 +576,12 @@ mod client {
     use std::process::{Command, Stdio};
     use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+    use super::QUICK_FLAGS;
     use super::rounds::{
-        BenchServer, Extra, PinnedBench, Pinning, Report, SERVER_CPU, cpus_allowed, fresh_extra,
-        run_pinned, source_note, stat_fields, thousands, write_rows,
+        BenchServer, Extra, PinnedBench, Pinning, Report, SERVER_CPU, cpus_allowed, criterion_cell,
+        criterion_rate, fresh_extra, ratio_cell, ratio_to, run_pinned, source_note, spread_cell,
+        stat_fields, thousands, write_rows,
     };
-    use super::{QUICK_FLAGS, read_result};
     use crate::util::{self, Result};
 
     /// The suite's name on the command line.
@@ -903,9 +904,9 @@ mod client {
         criterion: Option<(f64, f64, f64)>,
     }
 
-    /// Index of `client` in [`CLIENTS`].
-    fn index(client: &str) -> usize {
-        CLIENTS.iter().position(|c| *c == client).unwrap_or(0)
+    /// One ratio of `ratios` (a client's, to each client of [`CLIENTS`]).
+    fn at(ratios: Option<[f64; CLIENTS.len()]>, client: &str) -> Option<f64> {
+        ratio_to(&CLIENTS, ratios, client)
     }
 
     fn render_case(
@@ -920,32 +921,16 @@ mod client {
         let mut figures = [Figures::default(); CLIENTS.len()];
         for (client, fig) in CLIENTS.iter().zip(&mut figures) {
             let id = id(client, case);
-            match extra.rounds.get(&(case.group.to_string(), id.clone())) {
-                Some(r) => {
-                    fig.rate = Some((r.rate, r.q1, r.q3));
-                    fig.cpu_ns = Some(r.cpu_ns);
-                    fig.rate_vs = r.rate_vs;
-                    fig.cpu_vs = r.cpu_vs;
-                    if r.rate_vs.is_none() || r.cpu_vs.is_none() {
-                        missing.push(format!("{}/{id}: no paired ratios", case.group));
-                    }
-                }
-                None => missing.push(format!("{}/{id}: no figures from the rounds", case.group)),
+            if let Some(r) = extra.rounds_of(case.group, &id, missing) {
+                fig.rate = Some((r.rate, r.q1, r.q3));
+                fig.cpu_ns = Some(r.cpu_ns);
+                fig.rate_vs = r.rate_vs;
+                fig.cpu_vs = r.cpu_vs;
             }
             if gets {
-                match read_result(home, case.group, &id, started) {
-                    Ok(m) => {
-                        fig.criterion = m.elements.map(|n| {
-                            let per_sec = |ns: f64| n as f64 / (ns * 1e-9);
-                            (per_sec(m.median_ns), per_sec(m.ci_ns.1), per_sec(m.ci_ns.0))
-                        });
-                    }
-                    Err(e) => missing.push(format!("{}/{id} (criterion): {e}", case.group)),
-                }
+                fig.criterion = criterion_rate(home, case.group, &id, started, missing);
             }
         }
-        let shown = |r: Option<f64>| r.map_or("-".into(), |r| format!("{r:.2}x"));
-        let at = |v: Option<[f64; CLIENTS.len()]>, client: &str| v.map(|v| v[index(client)]);
         let mut header = vec![
             "client".to_string(),
             case.unit.rate_head().to_string(),
@@ -965,20 +950,17 @@ mod client {
             let mut row = vec![
                 (*client).to_string(),
                 fig.rate.map_or("missing".into(), |r| thousands(r.0)),
-                fig.rate.map_or(String::new(), |(m, q1, q3)| {
-                    format!("±{:.1}%", (q3 - q1) / 2.0 / m * 100.0)
-                }),
-                shown(at(fig.rate_vs, "reqwest")),
-                shown(at(fig.rate_vs, "floor")),
+                fig.rate
+                    .map_or(String::new(), |(m, q1, q3)| spread_cell(m, q1, q3)),
+                ratio_cell(at(fig.rate_vs, "reqwest")),
+                ratio_cell(at(fig.rate_vs, "floor")),
                 fig.cpu_ns
                     .map_or("missing".into(), |ns| case.unit.cpu_cell(ns)),
-                shown(at(fig.cpu_vs, "reqwest")),
-                shown(at(fig.cpu_vs, "floor")),
+                ratio_cell(at(fig.cpu_vs, "reqwest")),
+                ratio_cell(at(fig.cpu_vs, "floor")),
             ];
             if gets {
-                row.push(fig.criterion.map_or("missing".into(), |(m, lo, hi)| {
-                    format!("{} ±{:.1}%", thousands(m), (hi - lo) / 2.0 / m * 100.0)
-                }));
+                row.push(criterion_cell(fig.criterion));
             }
             row.push(if *client == "courier" {
                 targets(case, fig)
@@ -1014,7 +996,6 @@ mod client {
     /// The targets for courier in `case`, checked on the paired
     /// ratios.
     fn targets(case: &Case, courier: &Figures) -> String {
-        let at = |v: Option<[f64; CLIENTS.len()]>, client: &str| v.map(|v| v[index(client)]);
         let mut checks = Vec::new();
         if let Some(max) = case.cpu_vs_floor {
             checks.push(match at(courier.cpu_vs, "floor") {

@@ -85,6 +85,8 @@
 //!   a fresh connection when a reused one fails (as the others). Nothing is
 //!   allocated per request.
 
+mod support;
+
 use std::fmt::Write as _;
 use std::future::Future;
 use std::io::{self, IoSlice, Read as _, Write as _};
@@ -103,27 +105,22 @@ use hyper::Uri;
 use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
-use nix::sys::resource::{Resource, UsageWho, getrlimit, getrusage, setrlimit};
+use nix::sys::resource::{Resource, getrlimit, setrlimit};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 use tokio::runtime::Runtime;
+
+use support::{
+    CRITERION_VAR, Extra, ROUNDS_VAR, block_quartiles, cpu_time, enabled, find, invalid,
+    paired_ratio, runtime, selected,
+};
 
 /// `127.0.0.1:PORT` of the bench server.
 const SERVER_VAR: &str = "COURIER_BENCH_SERVER";
 /// `127.0.0.1:PORT` of nginx (optional).
 const NGINX_VAR: &str = "COURIER_BENCH_NGINX";
-/// Where the figures are appended as JSON lines (optional).
-const EXTRA_VAR: &str = "COURIER_BENCH_EXTRA";
 /// `0` leaves out the idle-pool memory measurement.
 const RSS_VAR: &str = "COURIER_BENCH_RSS";
-/// `0` leaves out the criterion groups.
-const CRITERION_VAR: &str = "COURIER_BENCH_CRITERION";
-/// Only the round cases whose `group/server` contains this text (optional).
-const ONLY_VAR: &str = "COURIER_BENCH_ONLY";
-/// `0` leaves out the interleaved rounds.
-const ROUNDS_VAR: &str = "COURIER_BENCH_ROUNDS";
-/// `1`: 6 rounds instead of 20 (`cargo xtask bench --quick`).
-const QUICK_VAR: &str = "COURIER_BENCH_QUICK";
 /// Set in the child process that measures one client's idle pool.
 const RSS_CHILD_VAR: &str = "COURIER_BENCH_RSS_CHILD";
 
@@ -573,10 +570,6 @@ impl Client for Floor {
     }
 }
 
-fn invalid(what: &str) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, what.to_string())
-}
-
 /// Writes every part (vectored), reads one response; the body length and
 /// whether the connection can be reused.
 async fn floor_exchange(
@@ -642,10 +635,6 @@ async fn read_more(stream: &mut TcpStream, buf: &mut Vec<u8>) -> io::Result<usiz
         0 => Err(io::ErrorKind::UnexpectedEof.into()),
         n => Ok(n),
     }
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
 }
 
 /// Status 200 expected; Content-Length, Transfer-Encoding: chunked and
@@ -798,16 +787,6 @@ fn parse_chunk_size(line: &[u8]) -> io::Result<u64> {
 
 // ------------------------------------------------------------ measurement
 
-/// User + system CPU time of this process.
-fn cpu_time() -> Duration {
-    let usage = getrusage(UsageWho::RUSAGE_SELF).expect("getrusage");
-    let micros = |tv: nix::sys::time::TimeVal| {
-        Duration::from_secs(u64::try_from(tv.tv_sec()).unwrap_or(0))
-            + Duration::from_micros(u64::try_from(tv.tv_usec()).unwrap_or(0))
-    };
-    micros(usage.user_time()) + micros(usage.system_time())
-}
-
 /// Resident set size of this process, in bytes (`/proc/self/statm`).
 fn rss_bytes() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").expect("read /proc/self/statm");
@@ -822,31 +801,6 @@ fn rss_bytes() -> u64 {
         .and_then(|p| u64::try_from(p).ok())
         .unwrap_or(4096);
     pages * page
-}
-
-/// Where the figures of the rounds and of the idle pools go (JSON lines in
-/// `COURIER_BENCH_EXTRA`; a summary goes to stderr).
-struct Extra {
-    file: Option<std::fs::File>,
-}
-
-impl Extra {
-    fn from_env() -> Extra {
-        let file = std::env::var_os(EXTRA_VAR).map(|path| {
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&path)
-                .unwrap_or_else(|e| panic!("cannot open {}: {e}", path.to_string_lossy()))
-        });
-        Extra { file }
-    }
-
-    fn line(&mut self, json: &str) {
-        if let Some(file) = &mut self.file {
-            writeln!(file, "{json}").expect("write the extra figures");
-        }
-    }
 }
 
 /// Runs `op` `iters` times, `concurrency` at a time (spawned tasks taking
@@ -875,14 +829,6 @@ async fn run_ops<C: Client, O: Op<C>>(client: &C, iters: u64, concurrency: usize
     for task in tasks {
         task.await.expect("worker task");
     }
-}
-
-/// The client runtime: one thread, the bench's.
-fn runtime() -> Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("client runtime")
 }
 
 /// One benchmarked operation, for any client.
@@ -1038,9 +984,7 @@ fn rounds_case<O>(
 ) where
     O: Op<Courier> + Op<Reqwest> + Op<Hyper> + Op<Floor>,
 {
-    if let Ok(only) = std::env::var(ONLY_VAR)
-        && !format!("{group}/{}", server.name).contains(&only)
-    {
+    if !selected(&format!("{group}/{}", server.name)) {
         return;
     }
     let run = |kind: Kind, per_block: u64| {
@@ -1075,10 +1019,8 @@ fn rounds_case<O>(
         started.elapsed().as_secs_f64()
     );
     for (index, kind) in CLIENTS.into_iter().enumerate() {
-        let column =
-            |i: usize, f: fn(&(f64, f64)) -> f64| -> Vec<f64> { blocks[i].iter().map(f).collect() };
-        let (q1, rate, q3) = quartiles(&column(index, |b| b.0));
-        let (_, cpu, _) = quartiles(&column(index, |b| b.1));
+        let (q1, rate, q3) = block_quartiles(&blocks[index], |b| b.0);
+        let (_, cpu, _) = block_quartiles(&blocks[index], |b| b.1);
         let mut line = format!(
             r#"{{"kind":"rounds","group":"{group}","id":"{}/{}","rate":{rate:.3},"rate_q1":{q1:.3},"rate_q3":{q3:.3},"cpu_ns_per_op":{cpu:.1},"rounds":{},"per_block":{},"concurrency":{}"#,
             kind.name(),
@@ -1089,14 +1031,7 @@ fn rounds_case<O>(
         );
         let mut vs_floor = (f64::NAN, f64::NAN);
         for (other, other_kind) in CLIENTS.into_iter().enumerate() {
-            let paired = |f: fn(&(f64, f64)) -> f64| {
-                let ratios: Vec<f64> = blocks[index]
-                    .iter()
-                    .zip(&blocks[other])
-                    .map(|(mine, theirs)| f(mine) / f(theirs))
-                    .collect();
-                quartiles(&ratios).1
-            };
+            let paired = |pick| paired_ratio(&blocks[index], &blocks[other], pick);
             let (rate_ratio, cpu_ratio) = (paired(|b| b.0), paired(|b| b.1));
             let name = other_kind.name();
             let _ = write!(
@@ -1146,23 +1081,6 @@ fn block<C: Client, O: Op<C>>(
     let cpu = cpu_time().saturating_sub(cpu);
     drop(fresh);
     (wall, cpu)
-}
-
-/// First quartile, median and third quartile (linear interpolation).
-fn quartiles(values: &[f64]) -> (f64, f64, f64) {
-    let mut v = values.to_vec();
-    v.sort_by(f64::total_cmp);
-    // The k-th quartile sits at k * (len - 1) / 4.
-    let at = |k: usize| {
-        if v.is_empty() {
-            return f64::NAN;
-        }
-        let pos = k * (v.len() - 1);
-        let (lo, frac) = (pos / 4, (pos % 4) as f64 / 4.0);
-        let hi = (lo + 1).min(v.len() - 1);
-        v[lo] + (v[hi] - v[lo]) * frac
-    };
-    (at(1), at(2), at(3))
 }
 
 // ------------------------------------------------------ idle-pool memory
@@ -1291,8 +1209,6 @@ fn main() {
         rss_child(kind, &bench_server);
         return;
     }
-    let enabled = |var: &str| std::env::var(var).as_deref() != Ok("0");
-    let quick = std::env::var(QUICK_VAR).is_ok_and(|v| v == "1");
 
     let mut c = Criterion::default()
         .warm_up_time(Duration::from_secs(1))
@@ -1312,7 +1228,7 @@ fn main() {
         criterion_get(&mut c, &rt, &servers, 64);
     }
     if enabled(ROUNDS_VAR) {
-        let rounds = if quick { 6 } else { 20 };
+        let rounds = support::rounds();
         for (concurrency, per_block) in [(1, 1500), (64, 12_000)] {
             for server in &servers {
                 let spec = Spec {

@@ -70,9 +70,11 @@
 //!   read buffer until its header and payload are there. Nothing is
 //!   allocated per message.
 
+mod support;
+
 use std::fmt::Write as _;
 use std::future::Future;
-use std::io::{self, Write as _};
+use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -87,27 +89,21 @@ use futures_util::{SinkExt as _, StreamExt as _};
 use http_body_util::Empty;
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use nix::sys::resource::{UsageWho, getrusage};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 use tokio::runtime::Runtime;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message as TungsteniteMessage;
 
+use support::{
+    CRITERION_VAR, Extra, ROUNDS_VAR, block_quartiles, cpu_time, enabled, find, invalid,
+    paired_ratio, runtime, selected,
+};
+
 /// `127.0.0.1:PORT` of the echo server.
 const SERVER_VAR: &str = "COURIER_BENCH_WS_SERVER";
 /// The echo server's PID (optional).
 const SERVER_PID_VAR: &str = "COURIER_BENCH_WS_SERVER_PID";
-/// Where the figures are appended as JSON lines (optional).
-const EXTRA_VAR: &str = "COURIER_BENCH_EXTRA";
-/// `0` leaves out the criterion groups.
-const CRITERION_VAR: &str = "COURIER_BENCH_CRITERION";
-/// Only the cases whose `group/size` contains this text (optional).
-const ONLY_VAR: &str = "COURIER_BENCH_ONLY";
-/// `0` leaves out the interleaved rounds.
-const ROUNDS_VAR: &str = "COURIER_BENCH_ROUNDS";
-/// `1`: 6 rounds instead of 20 (`cargo xtask bench --quick`).
-const QUICK_VAR: &str = "COURIER_BENCH_QUICK";
 
 /// The clients, in table order.
 const CLIENTS: [Kind; 4] = [
@@ -315,14 +311,6 @@ struct Floor {
     read: Vec<u8>,
     /// The xorshift state the masking keys come from.
     key: u32,
-}
-
-fn invalid(what: &str) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, what.to_string())
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
 }
 
 /// XORs `payload` with `key` repeated, eight bytes at a time.
@@ -639,10 +627,7 @@ impl Case {
     }
 
     fn selected(&self) -> bool {
-        match std::env::var(ONLY_VAR) {
-            Ok(only) => format!("{}/{}", self.group(), self.size_name).contains(&only),
-            Err(_) => true,
-        }
+        selected(&format!("{}/{}", self.group(), self.size_name))
     }
 }
 
@@ -737,10 +722,8 @@ fn rounds_case(
         started.elapsed().as_secs_f64()
     );
     for (index, kind) in CLIENTS.into_iter().enumerate() {
-        let column =
-            |f: fn(&(f64, f64)) -> f64| -> Vec<f64> { blocks[index].iter().map(f).collect() };
-        let (q1, rate, q3) = quartiles(&column(|b| b.0));
-        let (_, cpu, _) = quartiles(&column(|b| b.1));
+        let (q1, rate, q3) = block_quartiles(&blocks[index], |b| b.0);
+        let (_, cpu, _) = block_quartiles(&blocks[index], |b| b.1);
         let mut line = format!(
             r#"{{"kind":"rounds","group":"{group}","id":"{}/{}","rate":{rate:.3},"rate_q1":{q1:.3},"rate_q3":{q3:.3},"cpu_ns_per_op":{cpu:.1},"rounds":{rounds},"per_block":{},"concurrency":{},"message_bytes":{}"#,
             kind.name(),
@@ -757,14 +740,7 @@ fn rounds_case(
         }
         let mut vs_floor = (f64::NAN, f64::NAN);
         for (other, other_kind) in CLIENTS.into_iter().enumerate() {
-            let paired = |f: fn(&(f64, f64)) -> f64| {
-                let ratios: Vec<f64> = blocks[index]
-                    .iter()
-                    .zip(&blocks[other])
-                    .map(|(mine, theirs)| f(mine) / f(theirs))
-                    .collect();
-                quartiles(&ratios).1
-            };
+            let paired = |pick| paired_ratio(&blocks[index], &blocks[other], pick);
             let (rate_ratio, cpu_ratio) = (paired(|b| b.0), paired(|b| b.1));
             let name = other_kind.name();
             let _ = write!(
@@ -794,34 +770,7 @@ fn payload(size: usize) -> Bytes {
     Bytes::from((0..=250u8).cycle().take(size).collect::<Vec<u8>>())
 }
 
-/// First quartile, median and third quartile (linear interpolation).
-fn quartiles(values: &[f64]) -> (f64, f64, f64) {
-    let mut v = values.to_vec();
-    v.sort_by(f64::total_cmp);
-    // The k-th quartile sits at k * (len - 1) / 4.
-    let at = |k: usize| {
-        if v.is_empty() {
-            return f64::NAN;
-        }
-        let pos = k * (v.len() - 1);
-        let (lo, frac) = (pos / 4, (pos % 4) as f64 / 4.0);
-        let hi = (lo + 1).min(v.len() - 1);
-        v[lo] + (v[hi] - v[lo]) * frac
-    };
-    (at(1), at(2), at(3))
-}
-
 // ------------------------------------------------------------ measurement
-
-/// User + system CPU time of this process.
-fn cpu_time() -> Duration {
-    let usage = getrusage(UsageWho::RUSAGE_SELF).expect("getrusage");
-    let micros = |tv: nix::sys::time::TimeVal| {
-        Duration::from_secs(u64::try_from(tv.tv_sec()).unwrap_or(0))
-            + Duration::from_micros(u64::try_from(tv.tv_usec()).unwrap_or(0))
-    };
-    micros(usage.user_time()) + micros(usage.system_time())
-}
 
 /// Clock ticks per second in `/proc` (`USER_HZ`, 100 on Linux).
 const TICKS_PER_SEC: f64 = 100.0;
@@ -838,39 +787,6 @@ fn process_ticks(pid: u32) -> Option<u64> {
     Some(field(14)? + field(15)?)
 }
 
-/// Where the figures of the rounds go (JSON lines in `COURIER_BENCH_EXTRA`;
-/// a summary goes to stderr).
-struct Extra {
-    file: Option<std::fs::File>,
-}
-
-impl Extra {
-    fn from_env() -> Extra {
-        let file = std::env::var_os(EXTRA_VAR).map(|path| {
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&path)
-                .unwrap_or_else(|e| panic!("cannot open {}: {e}", path.to_string_lossy()))
-        });
-        Extra { file }
-    }
-
-    fn line(&mut self, json: &str) {
-        if let Some(file) = &mut self.file {
-            writeln!(file, "{json}").expect("write the extra figures");
-        }
-    }
-}
-
-/// The client runtime: one thread, the bench's.
-fn runtime() -> Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("client runtime")
-}
-
 // ------------------------------------------------------------------- main
 
 fn main() {
@@ -884,9 +800,7 @@ fn main() {
     let addr: SocketAddr = value
         .parse()
         .unwrap_or_else(|e| panic!("{SERVER_VAR}={value}: not an address: {e}"));
-    let enabled = |var: &str| std::env::var(var).as_deref() != Ok("0");
-    let quick = std::env::var(QUICK_VAR).is_ok_and(|v| v == "1");
-    let rounds = if quick { 6 } else { 20 };
+    let rounds = support::rounds();
     let server_pid = std::env::var(SERVER_PID_VAR)
         .ok()
         .and_then(|p| p.parse::<u32>().ok());

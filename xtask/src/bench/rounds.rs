@@ -12,8 +12,12 @@
 //! 2. runs the target with [`run_pinned`], which also measures the CPU
 //!    time other processes used meanwhile ([`noise_note`]);
 //! 3. stops the server and reads the figures with [`Extra::read`];
-//! 4. prints them with [`write_rows`] and [`thousands`], under the notes
-//!    of [`source_note`], [`Pinning::describe`] and the noise.
+//! 4. prints one table per case, each client's row from
+//!    [`Extra::rounds_of`] and [`criterion_rate`] (what is missing noted),
+//!    its cells formatted by [`thousands`], [`spread_cell`],
+//!    [`ratio_cell`] (with [`ratio_to`]) and [`criterion_cell`], aligned by
+//!    [`write_rows`], under the notes of [`source_note`],
+//!    [`Pinning::describe`] and the noise.
 
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
@@ -22,8 +26,9 @@ use std::fs;
 use std::io::{BufRead as _, BufReader};
 use std::path::Path;
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
+use super::read_result;
 use crate::util::{self, Result};
 
 /// The CPU the servers are pinned to.
@@ -151,6 +156,61 @@ pub(super) fn thousands(value: f64) -> String {
     out
 }
 
+/// Half the interquartile range of a median rate, relative to it:
+/// `±1.2%`.
+pub(super) fn spread_cell(median: f64, q1: f64, q3: f64) -> String {
+    format!("±{:.1}%", (q3 - q1) / 2.0 / median * 100.0)
+}
+
+/// A paired ratio as shown: `1.02x`, or `-` without one.
+pub(super) fn ratio_cell(ratio: Option<f64>) -> String {
+    ratio.map_or("-".into(), |r| format!("{r:.2}x"))
+}
+
+/// The ratio to `client` of `ratios` (paired ratios to each of `clients`,
+/// in the bench's order, as [`Rounds::rate_vs`]); an unknown name counts
+/// as the first client.
+pub(super) fn ratio_to<const N: usize>(
+    clients: &[&str; N],
+    ratios: Option<[f64; N]>,
+    client: &str,
+) -> Option<f64> {
+    let index = clients.iter().position(|c| *c == client).unwrap_or(0);
+    ratios.map(|r| r[index])
+}
+
+/// Criterion's rate for `group/id` (elements per second, from this run's
+/// results, those written at or after `started`): its median and the
+/// bounds from the median's confidence interval, low and high. `None`
+/// when the benchmark declared no elements, or when there is no result
+/// (noted in `missing`).
+pub(super) fn criterion_rate(
+    home: &Path,
+    group: &str,
+    id: &str,
+    started: SystemTime,
+    missing: &mut Vec<String>,
+) -> Option<(f64, f64, f64)> {
+    match read_result(home, group, id, started) {
+        Ok(m) => m.elements.map(|n| {
+            let per_sec = |ns: f64| n as f64 / (ns * 1e-9);
+            (per_sec(m.median_ns), per_sec(m.ci_ns.1), per_sec(m.ci_ns.0))
+        }),
+        Err(e) => {
+            missing.push(format!("{group}/{id} (criterion): {e}"));
+            None
+        }
+    }
+}
+
+/// A rate of [`criterion_rate`] as shown: `17,157 ±1.8%` (half its
+/// confidence interval, relative), or `missing`.
+pub(super) fn criterion_cell(rate: Option<(f64, f64, f64)>) -> String {
+    rate.map_or("missing".into(), |(m, lo, hi)| {
+        format!("{} ±{:.1}%", thousands(m), (hi - lo) / 2.0 / m * 100.0)
+    })
+}
+
 /// What the bench appended to `COURIER_BENCH_EXTRA`, its ratios to the
 /// `N` clients of the bench.
 #[derive(Debug)]
@@ -207,6 +267,25 @@ impl<const N: usize> Extra<N> {
             Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
         };
         Extra::parse(&text, clients).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// The figures from the rounds of `group/id` (`client/parameter`);
+    /// noted in `missing` when there are none, or no paired ratios.
+    pub(super) fn rounds_of(
+        &self,
+        group: &str,
+        id: &str,
+        missing: &mut Vec<String>,
+    ) -> Option<&Rounds<N>> {
+        let rounds = self.rounds.get(&(group.to_string(), id.to_string()));
+        match rounds {
+            Some(r) if r.rate_vs.is_none() || r.cpu_vs.is_none() => {
+                missing.push(format!("{group}/{id}: no paired ratios"));
+            }
+            Some(_) => {}
+            None => missing.push(format!("{group}/{id}: no figures from the rounds")),
+        }
+        rounds
     }
 
     /// Parses the lines of [`Extra::read`].

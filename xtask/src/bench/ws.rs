@@ -27,10 +27,9 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::time::SystemTime;
 
-use super::read_result;
 use super::rounds::{
-    BenchServer, Extra, PinnedBench, Pinning, Report, Rounds, fresh_extra, run_pinned, source_note,
-    thousands, write_rows,
+    BenchServer, Extra, PinnedBench, Pinning, Report, Rounds, criterion_cell, criterion_rate,
+    fresh_extra, ratio_cell, ratio_to, run_pinned, source_note, spread_cell, thousands, write_rows,
 };
 use crate::util::{self, Result};
 
@@ -196,14 +195,9 @@ pub(super) fn run(
     })
 }
 
-/// Index of `client` in [`CLIENTS`].
-fn index(client: &str) -> usize {
-    CLIENTS.iter().position(|c| *c == client).unwrap_or(0)
-}
-
 /// One ratio of `ratios` (a client's, to each client of [`CLIENTS`]).
 fn at(ratios: Option<[f64; CLIENTS.len()]>, client: &str) -> Option<f64> {
-    ratios.map(|r| r[index(client)])
+    ratio_to(&CLIENTS, ratios, client)
 }
 
 fn render_case(
@@ -214,7 +208,6 @@ fn render_case(
     started: SystemTime,
     extra: &Extra<{ CLIENTS.len() }>,
 ) {
-    let shown = |r: Option<f64>| r.map_or("-".into(), |r| format!("{r:.2}x"));
     let mut rows = vec![
         [
             "client",
@@ -236,24 +229,8 @@ fn render_case(
     let mut first: Option<Rounds<{ CLIENTS.len() }>> = None;
     for client in CLIENTS {
         let id = format!("{client}/{}", case.size);
-        let rounds = extra.rounds.get(&(case.group.to_string(), id.clone()));
-        match rounds {
-            Some(r) if r.rate_vs.is_none() || r.cpu_vs.is_none() => {
-                missing.push(format!("{}/{id}: no paired ratios", case.group));
-            }
-            Some(_) => {}
-            None => missing.push(format!("{}/{id}: no figures from the rounds", case.group)),
-        }
-        let criterion = match read_result(home, case.group, &id, started) {
-            Ok(m) => m.elements.map(|n| {
-                let per_sec = |ns: f64| n as f64 / (ns * 1e-9);
-                (per_sec(m.median_ns), per_sec(m.ci_ns.1), per_sec(m.ci_ns.0))
-            }),
-            Err(e) => {
-                missing.push(format!("{}/{id} (criterion): {e}", case.group));
-                None
-            }
-        };
+        let rounds = extra.rounds_of(case.group, &id, missing);
+        let criterion = criterion_rate(home, case.group, &id, started, missing);
         let Some(r) = rounds else {
             rows.push(vec![client.to_string(), "missing".into()]);
             continue;
@@ -265,18 +242,16 @@ fn render_case(
         rows.push(vec![
             client.to_string(),
             thousands(r.rate),
-            format!("±{:.1}%", (r.q3 - r.q1) / 2.0 / r.rate * 100.0),
-            shown(at(r.rate_vs, "fastwebsockets")),
-            shown(at(r.rate_vs, "floor")),
+            spread_cell(r.rate, r.q1, r.q3),
+            ratio_cell(at(r.rate_vs, "fastwebsockets")),
+            ratio_cell(at(r.rate_vs, "floor")),
             format!("{:.2}", r.cpu_ns / 1e3),
-            shown(at(r.cpu_vs, "fastwebsockets")),
-            shown(at(r.cpu_vs, "floor")),
+            ratio_cell(at(r.cpu_vs, "fastwebsockets")),
+            ratio_cell(at(r.cpu_vs, "floor")),
             // Ticks of 10 ms can add up to a little over the wall time.
             r.server_busy
                 .map_or("-".into(), |b| format!("{:.0}%", b.min(1.0) * 100.0)),
-            criterion.map_or("missing".into(), |(m, lo, hi)| {
-                format!("{} ±{:.1}%", thousands(m), (hi - lo) / 2.0 / m * 100.0)
-            }),
+            criterion_cell(criterion),
             if client == "courier" {
                 targets(Some(r))
             } else {
