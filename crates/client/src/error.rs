@@ -368,18 +368,7 @@ impl Error {
     #[cfg(feature = "ws")]
     /// The `courier-ws` error behind a WebSocket failure, if any.
     pub fn ws_error(&self) -> Option<&courier_ws::Error> {
-        let mut source = self
-            .inner
-            .source
-            .as_deref()
-            .map(|e| e as &(dyn StdError + 'static));
-        while let Some(err) = source {
-            if let Some(ws) = err.downcast_ref::<courier_ws::Error>() {
-                return Some(ws);
-            }
-            source = err.source();
-        }
-        None
+        self.find_source()
     }
 
     /// The WebSocket is closed (by either side, or after a failure):
@@ -396,14 +385,19 @@ impl Error {
 
     /// The pool's error in the source chain, if any.
     fn pool_error(&self) -> Option<&courier_pool::Error> {
+        self.find_source()
+    }
+
+    /// The first error of type `E` in the source chain, if any.
+    fn find_source<E: StdError + 'static>(&self) -> Option<&E> {
         let mut source = self
             .inner
             .source
             .as_deref()
             .map(|e| e as &(dyn StdError + 'static));
         while let Some(err) = source {
-            if let Some(pool) = err.downcast_ref::<courier_pool::Error>() {
-                return Some(pool);
+            if let Some(found) = err.downcast_ref::<E>() {
+                return Some(found);
             }
             source = err.source();
         }
