@@ -1401,26 +1401,7 @@ async fn too_big(ctx: &Ctx<'_>) -> Result<()> {
             ws.exception().map(|e| e.to_string())
         ));
     }
-    match ws.receive().await {
-        Ok(None) => {}
-        other => {
-            return Err(format!(
-                "receive after the failure: {:?}",
-                other.map(|m| m.as_ref().map(describe))
-            ));
-        }
-    }
-    let timer = Instant::now();
-    ws.close(CloseCode::NORMAL, "")
-        .await
-        .map_err(|e| format!("close: {e}"))?;
-    if timer.elapsed() > PROMPT_CLOSE {
-        return Err(format!(
-            "close() after the failure took {:?}",
-            timer.elapsed()
-        ));
-    }
-    Ok(())
+    after_failure(&mut ws).await
 }
 
 /// The heartbeat: with autoping off its pongs are seen; with autoping on a
@@ -1572,6 +1553,12 @@ async fn server_close_invalid(ctx: &Ctx<'_>) -> Result<()> {
     if ws.close_code() != Some(CloseCode::PROTOCOL) {
         return Err(format!("close_code() is {:?}, want 1002", ws.close_code()));
     }
+    after_failure(&mut ws).await
+}
+
+/// What must hold once a socket failed: the end (`None`) from the next
+/// receive, and a prompt `close()`.
+async fn after_failure(ws: &mut ClientWebSocket) -> Result<()> {
     match ws.receive().await {
         Ok(None) => {}
         other => {
